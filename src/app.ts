@@ -1,0 +1,114 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import formbody from '@fastify/formbody';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
+import type { Logger } from 'pino';
+import type { Database } from './backend/database.js';
+import { isDatabaseUnavailable } from './backend/database.js';
+import type { Settings } from './backend/config.js';
+import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
+import { errorHandler, notFoundHandler, ServiceUnavailableError } from './exc.js';
+import { healthRouter, serviceRouters } from './routers/index.js';
+import { MovieSchema } from './schemas/movies.js';
+import { ProblemSchema } from './schemas/problem.js';
+import { TokenSchema } from './schemas/auth.js';
+import { createServices } from './services/index.js';
+
+export const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export interface AppOptions {
+  settings: Settings;
+  database: Database;
+  tokenKey: string;
+  /** The process's logger (backend/logging.ts); tests pass one that writes where they read. */
+  logger: Logger;
+}
+
+/** A client's X-Request-Id is kept when it is sane, so logs can be joined across services. */
+function requestId(request: IncomingMessage): string {
+  const given = request.headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+export async function buildApp(options: AppOptions) {
+  const { settings, database, tokenKey } = options;
+  const app = Fastify({
+    loggerInstance: options.logger,
+    genReqId: requestId,
+    ajv: { customOptions: { allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((error, request, reply) => {
+    // A lost database is the server's state, not a bug: 503 and a hint to retry.
+    const mapped = isDatabaseUnavailable(error)
+      ? new ServiceUnavailableError('Database unavailable', error)
+      : error;
+    errorHandler(mapped, request, reply);
+  });
+  app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+
+  app.addSchema(ProblemSchema);
+  app.addSchema(MovieSchema);
+  app.addSchema(TokenSchema);
+
+  await app.register(formbody);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: APP_NAME,
+        version: VERSION,
+        description:
+          'Movies API with OAuth2 password login. Click **Authorize**, log in with your email ' +
+          'and password (client id and secret stay empty), then try the Movies routes.',
+      },
+      tags: [
+        { name: Tags.auth, description: 'OAuth2 password grant' },
+        { name: Tags.movies, description: 'The movie catalogue (bearer token required)' },
+        { name: Tags.operations, description: 'Liveness and readiness probes' },
+      ],
+      components: {
+        securitySchemes: {
+          [OAUTH2_SCHEME]: {
+            type: 'oauth2',
+            flows: { password: { tokenUrl: TOKEN_URL, scopes: {} } },
+          },
+        },
+      },
+    },
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === 'string' ? json.$id : `def-${i}`,
+    },
+  });
+  await app.register(swaggerUi, {
+    routePrefix: DOCS_PATH,
+    uiConfig: { persistAuthorization: false, validatorUrl: null, tryItOutEnabled: false },
+    staticCSP: true,
+  });
+  app.get(OPENAPI_PATH, { schema: { hide: true } }, () => app.swagger());
+
+  const services = createServices(database.db, {
+    tokenKey,
+    tokenExpireMinutes: settings.token_expire_minutes,
+  });
+  await app.register(healthRouter, { database });
+  for (const router of serviceRouters) await app.register(router, { services });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,180 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import { DEFAULT_DSN, DEFAULT_TOKEN_EXPIRE_MINUTES } from '../const.js';
+
+const PREFIX = 'MYAPI_';
+const NESTING = '__';
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Each setting with the sentence shown when its value is wrong, so an operator knows what to write. */
+const SETTINGS = {
+  database: Type.Object(
+    {
+      dsn: Type.String({
+        default: DEFAULT_DSN,
+        pattern: '^(postgres(ql)?://.+|pglite:.+)$',
+        description: 'a postgresql:// URL, pglite:<directory> or pglite:memory',
+      }),
+      pool_max: Type.Integer({
+        default: 10,
+        minimum: 1,
+        maximum: 200,
+        description: 'an integer from 1 to 200',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
+  token_key: Type.Optional(
+    Type.String({ minLength: 1, description: 'a secret of at least 32 bytes' }),
+  ),
+  token_expire_minutes: Type.Integer({
+    default: DEFAULT_TOKEN_EXPIRE_MINUTES,
+    minimum: 1,
+    maximum: 525_600,
+    description: 'an integer from 1 to 525600 (one year)',
+  }),
+  host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
+  port: Type.Integer({
+    default: 8000,
+    minimum: 0,
+    maximum: 65_535,
+    description: 'an integer from 0 to 65535',
+  }),
+  log_level: Type.Union(
+    LOG_LEVELS.map((level) => Type.Literal(level)),
+    { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
+  ),
+};
+
+const SettingsSchema = Type.Object(SETTINGS, { additionalProperties: true });
+
+export type Settings = Static<typeof SettingsSchema>;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Raised when the configuration cannot be used; `problems` has one line per bad variable. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadedSettings {
+  settings: Settings;
+  /** MYAPI_ variables that name no setting: likely typos, reported but not fatal. */
+  unknown: string[];
+}
+
+export interface LoadOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Values that win over both the environment and .env (command-line flags). */
+  overrides?: Partial<Pick<Settings, 'host' | 'port'>>;
+}
+
+function readDotEnv(cwd: string): Record<string, string> {
+  const path = join(cwd, '.env');
+  if (!existsSync(path)) return {};
+  return parseEnv(readFileSync(path, 'utf8')) as Record<string, string>;
+}
+
+/** MYAPI_DATABASE__DSN=x becomes { database: { dsn: 'x' } } and remembers the variable's name. */
+function nest(vars: Record<string, string | undefined>): {
+  tree: Record<string, unknown>;
+  names: Map<string, string>;
+} {
+  const tree: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  for (const [name, value] of Object.entries(vars)) {
+    if (value === undefined || !name.toUpperCase().startsWith(PREFIX)) continue;
+    const path = name.slice(PREFIX.length).toLowerCase().split(NESTING);
+    let node = tree;
+    for (const part of path.slice(0, -1)) {
+      const child = node[part];
+      node[part] = typeof child === 'object' && child !== null ? child : {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[path.at(-1) ?? ''] = value;
+    names.set(path.join('.'), name);
+  }
+  return { tree, names };
+}
+
+/** The part of a JSON schema that names and describes settings. */
+interface SchemaNode {
+  properties?: Record<string, SchemaNode>;
+  description?: string;
+}
+
+const settingsTree = SettingsSchema as unknown as SchemaNode;
+
+function knownPaths(schema: SchemaNode, prefix = ''): string[] {
+  const properties = schema.properties;
+  if (properties === undefined) return [prefix];
+  return Object.entries(properties).flatMap(([key, child]) =>
+    knownPaths(child, prefix === '' ? key : `${prefix}.${key}`),
+  );
+}
+
+function schemaAt(path: string): SchemaNode | undefined {
+  let schema: SchemaNode | undefined = settingsTree;
+  for (const part of path.split('.')) schema = schema?.properties?.[part];
+  return schema;
+}
+
+function variableName(path: string, names: Map<string, string>): string {
+  return names.get(path) ?? PREFIX + path.toUpperCase().replaceAll('.', NESTING);
+}
+
+function tokenKeyProblems(settings: Settings, names: Map<string, string>): string[] {
+  const name = variableName('token_key', names);
+  const embedded = settings.database.dsn.startsWith('pglite:');
+  if (settings.token_key === undefined) {
+    return embedded
+      ? []
+      : [`${name}: required with a PostgreSQL server DSN (a random secret of at least 32 bytes)`];
+  }
+  const bytes = Buffer.byteLength(settings.token_key, 'utf8');
+  return bytes >= 32 ? [] : [`${name}: must be at least 32 bytes long (got ${bytes})`];
+}
+
+/**
+ * Reads MYAPI_* settings from the environment and ./.env (the environment wins), case-insensitively,
+ * with `__` for nesting, and validates them. Throws ConfigError listing every bad variable.
+ */
+export function loadSettings(options: LoadOptions = {}): LoadedSettings {
+  const env = options.env ?? process.env;
+  const { tree, names } = nest({ ...readDotEnv(options.cwd ?? process.cwd()), ...env });
+  const known = new Set(knownPaths(settingsTree));
+  const unknown = [...names.entries()].filter(([path]) => !known.has(path)).map(([, n]) => n);
+  // Command-line flags arrive with undefined for the ones not given.
+  for (const [key, value] of Object.entries(options.overrides ?? {}) as [string, unknown][]) {
+    if (value !== undefined) tree[key] = value;
+  }
+
+  const candidate = Value.Convert(SettingsSchema, Value.Default(SettingsSchema, tree));
+  const problems = new Map<string, string>();
+  for (const error of Value.Errors(SettingsSchema, candidate)) {
+    const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    if (path === '' || problems.has(path) || !known.has(path)) continue;
+    const description = schemaAt(path)?.description;
+    const got = path.split('.').reduce<unknown>((node, part) => {
+      return typeof node === 'object' && node !== null
+        ? (node as Record<string, unknown>)[part]
+        : undefined;
+    }, candidate);
+    const shown = path === 'token_key' ? '' : ` (got ${JSON.stringify(got)})`;
+    problems.set(path, `${variableName(path, names)}: must be ${description ?? 'valid'}${shown}`);
+  }
+  if (problems.size > 0) throw new ConfigError([...problems.values()]);
+
+  const settings = candidate as Settings;
+  const keyProblems = tokenKeyProblems(settings, names);
+  if (keyProblems.length > 0) throw new ConfigError(keyProblems);
+  return { settings, unknown };
+}

@@ -1,0 +1,33 @@
+import type { Logger } from 'pino';
+import { MovieService } from '../services/movies.js';
+import type { Database } from './database.js';
+import { migrate, pendingMigrations } from './database.js';
+
+export class NotMigratedError extends Error {
+  constructor(pending: string[]) {
+    super(
+      `the database has migrations to apply (${pending.join(', ')}): run \`myapi migrate\` first`,
+    );
+    this.name = 'NotMigratedError';
+  }
+}
+
+/**
+ * Makes a database ready for use. The embedded database is the zero-setup default, so it is
+ * migrated, and given the demo catalogue when it has no movies, without being asked; a server
+ * database changes only through `myapi migrate`, and using it unmigrated is refused with a hint.
+ */
+export async function prepareDatabase(database: Database, log: Logger): Promise<void> {
+  if (database.dsn.kind !== 'pglite') {
+    const pending = await pendingMigrations(database.db);
+    if (pending.length > 0) throw new NotMigratedError(pending);
+    return;
+  }
+  const { applied } = await migrate(database.db);
+  if (applied.length > 0) log.info({ applied }, 'applied migrations to the embedded database');
+  const movies = new MovieService({ db: database.db });
+  if (applied.length > 0 && (await movies.isEmpty())) {
+    const { inserted } = await movies.seedDemo();
+    log.info(`loaded ${inserted} demo movies`);
+  }
+}

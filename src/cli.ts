@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { VERSION } from './app.js';
+import { ConfigError, loadSettings, type LoadOptions } from './backend/config.js';
+import { migrate, openDatabase, type Database } from './backend/database.js';
+import { DatabaseInUseError } from './backend/embedded.js';
+import { createLogger } from './backend/logging.js';
+import { NotMigratedError, prepareDatabase } from './backend/prepare.js';
+import { askHidden, readLine } from './backend/prompt.js';
+import { DatabaseUnavailableError } from './backend/database.js';
+import { AppError } from './exc.js';
+import { closeOnSignals, startServer } from './server.js';
+import { MovieService } from './services/movies.js';
+import { PasswordHasher } from './services/passwords.js';
+import { UserService } from './services/users.js';
+
+/** Errors whose message is the whole story for an operator: printed as one line, no stack. */
+const EXPECTED_ERRORS = [
+  AppError,
+  ConfigError,
+  DatabaseUnavailableError,
+  DatabaseInUseError,
+  NotMigratedError,
+];
+
+function fail(message: string): never {
+  process.stderr.write(`myapi: error: ${message}\n`);
+  process.exit(1);
+}
+
+function report(error: unknown): never {
+  if (EXPECTED_ERRORS.some((kind) => error instanceof kind)) fail((error as Error).message);
+  fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
+}
+
+function settingsFrom(options: LoadOptions = {}) {
+  const { settings, unknown } = loadSettings(options);
+  if (unknown.length > 0) {
+    process.stderr.write(`myapi: warning: ignoring unknown settings: ${unknown.join(', ')}\n`);
+  }
+  return settings;
+}
+
+/** Opens the configured database for a one-off command (through a running server if need be). */
+async function withDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
+  const settings = settingsFrom();
+  const database = await openDatabase(settings, {
+    role: 'tool',
+    poolMax: 2,
+    command: `myapi ${process.argv.slice(2, 3).join(' ')}`,
+  });
+  try {
+    return await work(database);
+  } finally {
+    await database.close();
+  }
+}
+
+/** Commands that use tables: the embedded database migrates itself, a server must be migrated. */
+function withReadyDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
+  return withDatabase(async (database) => {
+    await prepareDatabase(database, createLogger('warn', process.stderr));
+    return work(database);
+  });
+}
+
+function positiveInteger(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 100_000_000) {
+    throw new InvalidArgumentError('must be a whole number from 1 to 100000000');
+  }
+  return Number(value);
+}
+
+function port(value: string): number {
+  if (!/^[0-9]+$/.test(value) || Number(value) > 65_535) {
+    throw new InvalidArgumentError('must be a port number from 0 to 65535');
+  }
+  return Number(value);
+}
+
+async function passwordFromUser(): Promise<string> {
+  if (!process.stdin.isTTY) return readLine(process.stdin);
+  const first = await askHidden('Password: ', process.stdin, process.stderr);
+  const second = await askHidden('Repeat password: ', process.stdin, process.stderr);
+  if (first !== second) fail('the passwords do not match');
+  return first;
+}
+
+function progressPrinter(label: string): (done: number, total: number) => void {
+  const tty = process.stderr.isTTY;
+  return (done, total) => {
+    const line = `${label}: ${done}/${total} (${Math.floor((done / total) * 100)}%)`;
+    process.stderr.write(tty ? `\r${line}${done === total ? '\n' : ''}` : `${line}\n`);
+  };
+}
+
+export function buildCli(): Command {
+  const program = new Command()
+    .name('myapi')
+    .description('myapi: a movies API with OAuth2 password login on PostgreSQL')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError()
+    .configureOutput({
+      outputError: (text, write) => {
+        write(`myapi: ${text.replace(/^error: /, 'error: ')}`);
+      },
+    });
+
+  program
+    .command('serve')
+    .description('serve the API (what `npm start` runs)')
+    .option('--host <host>', 'address to listen on (default: MYAPI_HOST or 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default: MYAPI_PORT or 8000)', port)
+    .action(async (options: { host?: string; port?: number }) => {
+      const settings = settingsFrom({ overrides: options });
+      const logger = createLogger(settings.log_level);
+      closeOnSignals(await startServer(settings, logger), logger);
+    });
+
+  program
+    .command('migrate')
+    .description('apply the database migrations in drizzle/ (safe to run again)')
+    .action(() =>
+      withDatabase(async (database) => {
+        const report = await migrate(database.db, (tag) => {
+          process.stdout.write(`applied ${tag}\n`);
+        });
+        const total = report.applied.length + report.alreadyApplied.length;
+        process.stdout.write(
+          report.applied.length === 0
+            ? `${database.label} is up to date (${total} migrations)\n`
+            : `${database.label}: applied ${report.applied.length} of ${total} migrations\n`,
+        );
+      }),
+    );
+
+  program
+    .command('seed')
+    .description('load the demo movies (idempotent), or add generated ones with --synthetic')
+    .option(
+      '--synthetic <count>',
+      'add this many generated movies after the highest id',
+      positiveInteger,
+    )
+    .action((options: { synthetic?: number }) =>
+      withReadyDatabase(async (database) => {
+        const movies = new MovieService({ db: database.db });
+        const { synthetic } = options;
+        const started = Date.now();
+        const { inserted, total } =
+          synthetic === undefined
+            ? await movies.seedDemo()
+            : await movies.seedSynthetic(synthetic, progressPrinter('generating movies'));
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        process.stdout.write(
+          `added ${inserted} movies in ${seconds} s; ${total} movies in ${database.label}\n`,
+        );
+      }),
+    );
+
+  program
+    .command('create-user')
+    .description('create a user who can log in at POST /token')
+    .requiredOption('--name <name>', "the user's name")
+    .requiredOption('--email <email>', 'the email, which is the login name')
+    .option('--password <password>', 'the password (omit it to be asked, or pipe it on stdin)')
+    .action((options: { name: string; email: string; password?: string }) =>
+      withReadyDatabase(async (database) => {
+        const password = options.password ?? (await passwordFromUser());
+        const users = new UserService({ db: database.db }, new PasswordHasher());
+        const user = await users.createUser({ name: options.name, email: options.email, password });
+        process.stdout.write(`created user ${user.user_id} ${user.name} <${user.email}>\n`);
+      }),
+    );
+
+  return program;
+}
+
+buildCli().parseAsync(process.argv).catch(report);

@@ -1,0 +1,26 @@
+/** Values every layer agrees on; configuration that an operator may change lives in backend/config.ts. */
+
+export const APP_NAME = 'myapi';
+
+/** The OAuth2 token endpoint; Swagger UI's Authorize dialog posts the password grant here. */
+export const TOKEN_URL = '/token';
+
+/** Issuer and audience of our access tokens: a token minted for another service is refused. */
+export const TOKEN_ISSUER = 'myapi';
+export const TOKEN_AUDIENCE = 'myapi';
+
+export const DEFAULT_TOKEN_EXPIRE_MINUTES = 60;
+
+/** Unset MYAPI_DATABASE__DSN means this embedded database in the working directory. */
+export const DEFAULT_DSN = 'pglite:./.myapi/pgdata';
+
+export const DOCS_PATH = '/docs';
+export const OPENAPI_PATH = '/openapi.json';
+
+export const Tags = {
+  auth: 'Authentication',
+  movies: 'Movies',
+  operations: 'Operations',
+} as const;
+
+export const OAUTH2_SCHEME = 'OAuth2PasswordBearer';

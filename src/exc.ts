@@ -1,0 +1,184 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * Errors a service may raise. Each knows its HTTP status, so routers never translate them, and the
+ * one error handler below turns every error into an RFC 9457 problem document.
+ */
+export class AppError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly extra: Record<string, unknown>;
+
+  constructor(
+    status: number,
+    detail: string,
+    options: {
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+      cause?: unknown;
+    } = {},
+  ) {
+    super(detail, { cause: options.cause });
+    this.name = new.target.name;
+    this.status = status;
+    this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
+  }
+}
+
+export class NotFoundError extends AppError {
+  constructor(detail: string) {
+    super(404, detail);
+  }
+}
+
+export class ConflictError extends AppError {
+  constructor(detail: string, cause?: unknown) {
+    super(409, detail, { cause });
+  }
+}
+
+export class InvalidInputError extends AppError {
+  constructor(detail: string, errors: readonly FieldError[] = []) {
+    super(422, detail, { extra: errors.length > 0 ? { errors } : {} });
+  }
+}
+
+/** A missing, malformed, expired or forged bearer token (RFC 6750 section 3). */
+export class UnauthorizedError extends AppError {
+  constructor(detail: string, tokenWasSent: boolean, cause?: unknown) {
+    super(401, detail, {
+      cause,
+      headers: {
+        'www-authenticate': tokenWasSent
+          ? `Bearer error="invalid_token", error_description="${detail}"`
+          : 'Bearer',
+      },
+    });
+  }
+}
+
+/** Token endpoint errors (RFC 6749 section 5.2), carrying the standard `error` code. */
+export class OAuthError extends AppError {
+  constructor(
+    status: 400 | 401,
+    error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope',
+    detail: string,
+  ) {
+    super(status, detail, {
+      extra: { error, error_description: detail },
+      headers: status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+    });
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  constructor(detail: string, cause?: unknown) {
+    super(503, detail, { cause, headers: { 'retry-after': '5' } });
+  }
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+const STATUS_TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+function titleFor(status: number): string {
+  return STATUS_TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
+}
+
+/** The first stack frame of our own code: where the error was raised, as the tutorial logs it. */
+function raisedAt(error: Error): string | undefined {
+  const frame = error.stack
+    ?.split('\n')
+    .slice(1)
+    .find((line) => !line.includes('node_modules') && !line.includes('node:'));
+  return frame?.trim().replace(/^at /, '');
+}
+
+function validationErrors(error: FastifyError): FieldError[] {
+  return (error.validation ?? []).map((issue) => {
+    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+    const missing = (issue.params as { missingProperty?: unknown }).missingProperty;
+    const field = [error.validationContext, path, typeof missing === 'string' ? missing : '']
+      .filter((part) => part !== undefined && part !== '')
+      .join('.');
+    return { field, message: issue.message ?? 'is invalid' };
+  });
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  return error instanceof Error && 'code' in error;
+}
+
+/** Turns any error into a problem document and logs it exactly once, with its cause. */
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  let status = 500;
+  let detail = 'Internal server error';
+  let headers: Record<string, string> = {};
+  let extra: Record<string, unknown> = {};
+
+  if (error instanceof AppError) {
+    ({ status, headers, extra } = error);
+    detail = error.message;
+  } else if (isFastifyError(error) && error.validation) {
+    status = 422;
+    const errors = validationErrors(error);
+    detail = `Invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`;
+    extra = { errors };
+  } else if (
+    isFastifyError(error) &&
+    typeof error.statusCode === 'number' &&
+    error.statusCode >= 400 &&
+    error.statusCode < 500
+  ) {
+    // Fastify's own client errors (bad JSON, unsupported media type, body too large) are safe to show.
+    status = error.statusCode;
+    detail = error.message;
+  }
+
+  if (status >= 500) {
+    request.log.error({ err: error }, 'request failed');
+  } else {
+    const where = error instanceof Error ? raisedAt(error) : undefined;
+    const cause =
+      error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
+    request.log.info({ status, detail, where, cause }, 'request rejected');
+  }
+
+  void reply
+    .code(status)
+    .headers(headers)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({ type: 'about:blank', title: titleFor(status), status, detail, ...extra });
+}
+
+/** Unknown routes answer with the same problem shape as every other error. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
+  void reply
+    .code(404)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send({
+      type: 'about:blank',
+      title: titleFor(404),
+      status: 404,
+      detail: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
+    });
+}

@@ -1,0 +1,18 @@
+import { sql } from 'drizzle-orm';
+import { index, serial, text } from 'drizzle-orm/pg-core';
+import { myapiSchema } from './base.js';
+
+export const users = myapiSchema.table(
+  'users',
+  {
+    user_id: serial('user_id').primaryKey(),
+    name: text('name').notNull(),
+    // The tutorial's UNIQUE(email) is kept as is; logins match emails case-insensitively.
+    email: text('email').notNull().unique(),
+    hashed_password: text('hashed_password').notNull(),
+  },
+  (table) => [index('users_email_lower_idx').on(sql`lower(${table.email})`)],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type NewUserRow = typeof users.$inferInsert;

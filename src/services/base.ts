@@ -1,0 +1,124 @@
+import {
+  getTableColumns,
+  sql,
+  type InferInsertModel,
+  type InferSelectModel,
+  type SQL,
+} from 'drizzle-orm';
+import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
+import { queryRows, type AppDb, type AppTx, type Executor } from '../backend/database.js';
+
+/** What every service is built from; one per application, shared by all services. */
+export interface ServiceContext {
+  db: AppDb;
+}
+
+/**
+ * A service holds the rules of one part of the application and talks to the database only
+ * through its CRUD classes. `transaction` lets it compose several CRUD writes into one unit.
+ */
+export abstract class AppService {
+  protected readonly db: AppDb;
+
+  constructor(context: ServiceContext) {
+    this.db = context.db;
+  }
+
+  protected transaction<T>(work: (tx: AppTx) => Promise<T>): Promise<T> {
+    return this.db.transaction(work);
+  }
+}
+
+type OrderBy = SQL | PgColumn;
+
+/**
+ * The only place that builds queries. Every method takes an optional transaction, and returns
+ * plain objects in the table's shape, never a driver row.
+ */
+export class AppCRUD<TTable extends PgTable> {
+  constructor(
+    protected readonly db: AppDb,
+    protected readonly table: TTable,
+  ) {}
+
+  protected on(tx?: Executor): Executor {
+    return tx ?? this.db;
+  }
+
+  /** The table as Drizzle's builders take it; the generic parameter only types the results. */
+  private get target(): PgTable {
+    return this.table;
+  }
+
+  async getOne(where: SQL, tx?: Executor): Promise<InferSelectModel<TTable> | undefined> {
+    const rows = await this.on(tx).select().from(this.target).where(where).limit(1);
+    return rows[0] as InferSelectModel<TTable> | undefined;
+  }
+
+  async getAll(
+    where?: SQL,
+    orderBy: OrderBy[] = [],
+    tx?: Executor,
+  ): Promise<InferSelectModel<TTable>[]> {
+    const rows = await this.on(tx)
+      .select()
+      .from(this.target)
+      .where(where)
+      .orderBy(...orderBy);
+    return rows as InferSelectModel<TTable>[];
+  }
+
+  async addOne(values: InferInsertModel<TTable>, tx?: Executor): Promise<InferSelectModel<TTable>> {
+    const [row] = await this.addAll([values], tx);
+    if (row === undefined) throw new Error('insert returned no row');
+    return row;
+  }
+
+  async addAll(
+    values: InferInsertModel<TTable>[],
+    tx?: Executor,
+  ): Promise<InferSelectModel<TTable>[]> {
+    if (values.length === 0) return [];
+    const rows = await this.on(tx).insert(this.target).values(values).returning();
+    return rows as InferSelectModel<TTable>[];
+  }
+
+  /**
+   * Selects from a set-returning (table-valued) SQL function of the table's schema, e.g.
+   * `myapi.movies_between(1990, 1999)`, mapping its columns into the table's shape (so a
+   * NUMERIC comes back as a number exactly as from a plain select).
+   */
+  async selectFromFunction(
+    name: string,
+    args: readonly unknown[],
+    tx?: Executor,
+  ): Promise<InferSelectModel<TTable>[]> {
+    const { schema } = getTableConfig(this.table);
+    const columns = Object.entries(getTableColumns(this.table)) as [string, PgColumn][];
+    const list = sql.join(
+      columns.map(([, column]) => sql.identifier(column.name)),
+      sql`, `,
+    );
+    const fn =
+      schema === undefined
+        ? sql.identifier(name)
+        : sql`${sql.identifier(schema)}.${sql.identifier(name)}`;
+    const call = sql`${fn}(${sql.join(
+      args.map((arg) => sql`${arg}`),
+      sql`, `,
+    )})`;
+    const rows = await queryRows<Record<string, unknown>>(
+      this.on(tx),
+      sql`select ${list} from ${call}`,
+    );
+    return rows.map(
+      (row) =>
+        Object.fromEntries(
+          columns.map(([key, column]) => {
+            const value = row[column.name];
+            return [key, value === null ? null : column.mapFromDriverValue(value)];
+          }),
+        ) as InferSelectModel<TTable>,
+    );
+  }
+}

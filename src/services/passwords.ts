@@ -1,0 +1,48 @@
+import argon2 from 'argon2';
+import bcrypt from 'bcrypt';
+
+/** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
+const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+const BCRYPT_PREFIX = /^\$2[aby]\$/;
+
+export interface Verification {
+  ok: boolean;
+  /** The hash is legacy (bcrypt) or weaker than today's setting: store a new one. */
+  needsRehash: boolean;
+}
+
+/**
+ * Hashes with argon2id; verifies argon2 hashes and the bcrypt hashes that passlib wrote for the
+ * FastAPI app, so its users keep their passwords and move to argon2id at their next login.
+ */
+export class PasswordHasher {
+  private dummyHash: Promise<string> | undefined;
+
+  hash(password: string): Promise<string> {
+    return argon2.hash(password, ARGON2_OPTIONS);
+  }
+
+  async verify(storedHash: string, password: string): Promise<Verification> {
+    if (BCRYPT_PREFIX.test(storedHash)) {
+      return { ok: await bcrypt.compare(password, storedHash), needsRehash: true };
+    }
+    if (storedHash.startsWith('$argon2')) {
+      try {
+        const ok = await argon2.verify(storedHash, password);
+        return { ok, needsRehash: ok && argon2.needsRehash(storedHash, ARGON2_OPTIONS) };
+      } catch {
+        return { ok: false, needsRehash: false };
+      }
+    }
+    return { ok: false, needsRehash: false };
+  }
+
+  /**
+   * Spends the time of a real verification for a user that does not exist, so the response
+   * time does not tell an attacker which emails have accounts.
+   */
+  async verifyNothing(password: string): Promise<void> {
+    this.dummyHash ??= this.hash('myapi-dummy-password-for-timing');
+    await argon2.verify(await this.dummyHash, password);
+  }
+}
