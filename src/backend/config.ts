@@ -43,10 +43,10 @@ const SETTINGS = {
     maximum: 65_535,
     description: 'an integer from 0 to 65535',
   }),
-  log_level: Type.Union(
-    LOG_LEVELS.map((level) => Type.Literal(level)),
-    { default: 'info', description: `one of ${LOG_LEVELS.join(', ')}` },
-  ),
+  log_level: Type.Enum(LOG_LEVELS, {
+    default: 'info',
+    description: `one of ${LOG_LEVELS.join(', ')}`,
+  }),
 };
 
 const SettingsSchema = Type.Object(SETTINGS, { additionalProperties: true });

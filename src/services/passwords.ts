@@ -24,7 +24,9 @@ export class PasswordHasher {
 
   async verify(storedHash: string, password: string): Promise<Verification> {
     if (BCRYPT_PREFIX.test(storedHash)) {
-      return { ok: await bcrypt.compare(password, storedHash), needsRehash: true };
+      // $2y$ (PHP, some passlib setups) is the same algorithm as $2b$, which is all bcrypt reads.
+      const normalized = storedHash.replace(/^\$2y\$/, '$2b$');
+      return { ok: await bcrypt.compare(password, normalized), needsRehash: true };
     }
     if (storedHash.startsWith('$argon2')) {
       try {

@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { buildApp, type App } from '../../src/app.js';
+import { loadSettings, type Settings } from '../../src/backend/config.js';
+import { migrate, openDatabase, type Database } from '../../src/backend/database.js';
+import { createLogger } from '../../src/backend/logging.js';
+
+/**
+ * Every suite runs against PGlite in memory and against the PostgreSQL server. The server is
+ * required: unreachable, it fails the run. TEST_PG=off skips it on a machine without one
+ * (refused when CI=true, so CI can never pass without the real server).
+ */
+export const ADMIN_DSN = process.env.TEST_PG_DSN ?? 'postgresql://postgres@127.0.0.1:5432/test';
+export const TOKEN_KEY = 'test-signing-key-that-is-long-enough-0123456789';
+
+export type DatabaseKind = 'pglite' | 'postgres';
+
+export function databaseKinds(): DatabaseKind[] {
+  if (process.env.TEST_PG === 'off') {
+    if (process.env.CI === 'true') throw new Error('TEST_PG=off is not allowed when CI=true');
+    return ['pglite'];
+  }
+  return ['pglite', 'postgres'];
+}
+
+export function withDatabase(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_DSN, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `the PostgreSQL server for tests is unreachable at ${ADMIN_DSN} (set TEST_PG_DSN, or TEST_PG=off outside CI)`,
+      { cause: error },
+    );
+  }
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty database on the server; returns its DSN and a function that drops it. */
+export async function createServerDatabase(): Promise<{ dsn: string; drop: () => Promise<void> }> {
+  const name = `myapi_test_${randomBytes(6).toString('hex')}`;
+  await admin((client) => client.query(`create database ${name}`));
+  return {
+    dsn: withDatabase(ADMIN_DSN, name),
+    drop: async () => {
+      await admin((client) => client.query(`drop database if exists ${name} with (force)`));
+    },
+  };
+}
+
+export interface TestDatabase {
+  kind: DatabaseKind;
+  dsn: string;
+  settings: Settings;
+  database: Database;
+  close(): Promise<void>;
+}
+
+export async function createTestDatabase(
+  kind: DatabaseKind,
+  options: { migrated?: boolean } = {},
+): Promise<TestDatabase> {
+  const server = kind === 'postgres' ? await createServerDatabase() : undefined;
+  const dsn = server?.dsn ?? 'pglite:memory';
+  const { settings } = loadSettings({
+    env: { MYAPI_DATABASE__DSN: dsn, MYAPI_TOKEN_KEY: TOKEN_KEY, MYAPI_DATABASE__POOL_MAX: '4' },
+    cwd: '/nonexistent',
+  });
+  const database = await openDatabase(settings, { role: 'tool' });
+  if (options.migrated !== false) await migrate(database.db);
+  return {
+    kind,
+    dsn,
+    settings,
+    database,
+    async close() {
+      await database.close();
+      await server?.drop();
+    },
+  };
+}
+
+/** Collects JSON log lines so tests can read what was logged. */
+export class LogCapture extends Writable {
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      this.raw.push(line);
+      this.lines.push(JSON.parse(line) as Record<string, unknown>);
+    }
+    done();
+  }
+}
+
+export interface TestApp extends TestDatabase {
+  app: App;
+  logs: LogCapture;
+}
+
+export async function createTestApp(
+  kind: DatabaseKind,
+  options: { tokenKey?: string; tokenExpireMinutes?: number } = {},
+): Promise<TestApp> {
+  const testDb = await createTestDatabase(kind);
+  const logs = new LogCapture();
+  const settings = {
+    ...testDb.settings,
+    log_level: 'info' as const,
+    token_expire_minutes: options.tokenExpireMinutes ?? 60,
+  };
+  const app = await buildApp({
+    settings,
+    database: testDb.database,
+    tokenKey: options.tokenKey ?? TOKEN_KEY,
+    logger: createLogger('info', logs),
+  });
+  await app.ready();
+  return {
+    ...testDb,
+    app,
+    logs,
+    async close() {
+      await app.close();
+      await testDb.close();
+    },
+  };
+}
