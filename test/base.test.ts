@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { asc, eq, gte, sql } from 'drizzle-orm';
+import { movies } from '../src/models/movies.js';
+import { AppCRUD, AppService } from '../src/services/base.js';
+import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+
+/** A service composing two writes, to check that a failure in the unit leaves nothing behind. */
+class TwoStepService extends AppService {
+  readonly crud = new AppCRUD(this.db, movies);
+
+  addBothOrNone(first: number, second: number): Promise<void> {
+    return this.transaction(async (tx) => {
+      await this.crud.addOne({ movie_id: first, title: 'first', released: 2000, rating: 5 }, tx);
+      await this.crud.addOne({ movie_id: second, title: 'second', released: 2000, rating: 5 }, tx);
+    });
+  }
+}
+
+// A set-returning function, columns deliberately in another order than the table's.
+const FIXTURE_FUNCTION = `
+  create function myapi.movies_released_between(lo integer, hi integer)
+  returns table (rating numeric(2,1), movie_id integer, released integer, title text)
+  language sql stable as $$
+    select rating, movie_id, released, title from myapi.movies
+    where released between lo and hi order by movie_id
+  $$`;
+
+for (const kind of databaseKinds()) {
+  describe(`AppCRUD and AppService (${kind})`, () => {
+    let t: TestDatabase;
+    let crud: AppCRUD<typeof movies>;
+    before(async () => {
+      t = await createTestDatabase(kind);
+      await t.database.db.execute(sql.raw(FIXTURE_FUNCTION));
+      crud = new AppCRUD(t.database.db, movies);
+    });
+    after(async () => {
+      await t.close();
+    });
+
+    it('adds one and many rows and returns them in the model shape', async () => {
+      const one = await crud.addOne({ movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 });
+      assert.deepEqual(one, { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 });
+      const many = await crud.addAll([
+        { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
+        { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 },
+      ]);
+      assert.deepEqual(
+        many.map((m) => m.movie_id),
+        [11, 12],
+      );
+      assert.deepEqual(await crud.addAll([]), []);
+    });
+
+    it('gets one row or undefined, and all rows matching a filter in order', async () => {
+      assert.equal((await crud.getOne(eq(movies.movie_id, 11)))?.title, 'Eleven');
+      assert.equal(await crud.getOne(eq(movies.movie_id, 404)), undefined);
+      const recent = await crud.getAll(gte(movies.released, 1995), [asc(movies.movie_id)]);
+      assert.deepEqual(
+        recent.map((m) => m.movie_id),
+        [11, 12],
+      );
+    });
+
+    it('selects from a set-returning SQL function into the model shape, numbers as numbers', async () => {
+      const rows = await crud.selectFromFunction('movies_released_between', [1990, 1999]);
+      assert.deepEqual(rows, [
+        { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 },
+        { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
+      ]);
+      assert.equal(typeof rows[0]?.rating, 'number');
+      assert.deepEqual(await crud.selectFromFunction('movies_released_between', [1800, 1801]), []);
+    });
+
+    it('runs CRUD calls inside a service transaction: all of it lands, or none', async () => {
+      const service = new TwoStepService({ db: t.database.db });
+      await service.addBothOrNone(20, 21);
+      assert.equal((await crud.getAll(gte(movies.movie_id, 20))).length, 2);
+      // 22 is new, 10 already exists: the unique violation must take 22 with it.
+      await assert.rejects(service.addBothOrNone(22, 10));
+      assert.equal(await crud.getOne(eq(movies.movie_id, 22)), undefined);
+    });
+  });
+}

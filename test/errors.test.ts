@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestApp, databaseKinds, type TestApp } from './support/databases.js';
+import { login, seedTutorial } from './support/http.js';
+
+for (const kind of databaseKinds()) {
+  describe(`errors, logs and operations (${kind})`, () => {
+    let t: TestApp;
+    let authorization: string;
+    before(async () => {
+      t = await createTestApp(kind);
+      await seedTutorial(t);
+      authorization = `Bearer ${await login(t.app)}`;
+    });
+    after(async () => {
+      await t.close();
+    });
+
+    it('answers unknown routes and methods with a problem document', async () => {
+      const response = await t.app.inject({ method: 'GET', url: '/nope?secret=1' });
+      assert.equal(response.statusCode, 404);
+      assert.match(response.headers['content-type'] ?? '', /^application\/problem\+json/);
+      assert.equal(response.json<{ detail: string }>().detail, 'Route GET /nope not found');
+    });
+
+    it('answers a body it cannot read with a 4xx problem, not a crash', async () => {
+      const json = await t.app.inject({
+        method: 'POST',
+        url: '/token',
+        payload: '{"username":',
+        headers: { 'content-type': 'application/json' },
+      });
+      assert.equal(json.statusCode, 400);
+      assert.equal(typeof json.json<{ detail: unknown }>().detail, 'string');
+      const xml = await t.app.inject({
+        method: 'POST',
+        url: '/token',
+        payload: '<x/>',
+        headers: { 'content-type': 'application/xml' },
+      });
+      assert.equal(xml.statusCode, 415);
+      assert.match(xml.headers['content-type'] ?? '', /^application\/problem\+json/);
+    });
+
+    it('gives every response a request id, keeps a sane one from the client, and logs with it', async () => {
+      const response = await t.app.inject({
+        method: 'GET',
+        url: '/movies/1',
+        headers: { authorization, 'x-request-id': 'trace-abc.123' },
+      });
+      assert.equal(response.headers['x-request-id'], 'trace-abc.123');
+      const lines = t.logs.lines.filter((line) => line.reqId === 'trace-abc.123');
+      assert.ok(lines.length >= 2, 'incoming and completed lines carry the id');
+
+      const hostile = await t.app.inject({
+        method: 'GET',
+        url: '/health',
+        headers: { 'x-request-id': 'x\ninjected: 1' },
+      });
+      assert.match(String(hostile.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    });
+
+    it('logs a rejected request once, with where it was raised', async () => {
+      const response = await t.app.inject({
+        method: 'GET',
+        url: '/movies/424242',
+        headers: { authorization, 'x-request-id': 'missing-movie' },
+      });
+      assert.equal(response.statusCode, 404);
+      const rejected = t.logs.lines.filter(
+        (line) => line.reqId === 'missing-movie' && line.msg === 'request rejected',
+      );
+      assert.equal(rejected.length, 1);
+      const [line] = rejected;
+      assert.ok(line);
+      assert.equal(line.status, 404);
+      assert.match(String(line.where), /services\/movies\.ts/);
+    });
+
+    it('reports liveness and readiness', async () => {
+      const health = await t.app.inject({ method: 'GET', url: '/health' });
+      assert.deepEqual(health.json(), { status: 'ok' });
+      const ready = await t.app.inject({ method: 'GET', url: '/ready' });
+      assert.equal(ready.statusCode, 200);
+      assert.deepEqual(ready.json(), { status: 'ready', database: 'ok' });
+    });
+
+    // Last: it closes the database under the running app.
+    it('answers 503 with nothing internal when the database is gone, and logs the cause', async () => {
+      await t.database.close();
+      for (const url of ['/ready', '/movies/1']) {
+        const response = await t.app.inject({
+          method: 'GET',
+          url,
+          headers: { authorization, 'x-request-id': `lost-${url.length}` },
+        });
+        assert.equal(response.statusCode, 503, url);
+        assert.equal(response.headers['retry-after'], '5');
+        assert.deepEqual(response.json(), {
+          type: 'about:blank',
+          title: 'Service Unavailable',
+          status: 503,
+          detail: 'Database unavailable',
+        });
+      }
+      const login503 = await t.app.inject({
+        method: 'POST',
+        url: '/token',
+        payload: 'username=test_user@myapi.com&password=qwerty123',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(login503.statusCode, 503);
+      const logged = t.logs.lines.filter((line) => line.reqId === 'lost-6');
+      const errors = logged.filter((line) => Number(line.level) >= 50);
+      assert.equal(errors.length, 1, 'logged once');
+      assert.equal(typeof errors[0]?.err, 'object', 'with its cause');
+      // The database is closed: keep after() from closing it twice.
+      t.database.close = async () => undefined;
+    });
+  });
+}

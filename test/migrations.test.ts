@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import bcrypt from 'bcrypt';
+import { sql } from 'drizzle-orm';
+import { buildApp } from '../src/app.js';
+import { migrate, pendingMigrations, queryRows } from '../src/backend/database.js';
+import { createLogger } from '../src/backend/logging.js';
+import {
+  createTestDatabase,
+  databaseKinds,
+  LogCapture,
+  TOKEN_KEY,
+  type TestDatabase,
+} from './support/databases.js';
+import { form } from './support/http.js';
+
+/** The FastAPI tutorial's own DDL, as its users ran it. */
+const TUTORIAL_SQL = [
+  'CREATE SCHEMA myapi',
+  `CREATE TABLE myapi.movies (
+     movie_id INTEGER PRIMARY KEY, title TEXT NOT NULL, released INTEGER NOT NULL,
+     rating NUMERIC(2,1) NOT NULL)`,
+  `CREATE TABLE myapi.users (
+     user_id SERIAL PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL,
+     hashed_password TEXT NOT NULL, UNIQUE(email))`,
+];
+
+const TUTORIAL_MOVIES = [
+  { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
+  { movie_id: 2, title: 'The Godfather', released: 1972, rating: 9.2 },
+  { movie_id: 3, title: 'The Dark Knight', released: 2008, rating: 9 },
+];
+
+async function run(t: TestDatabase, statement: string) {
+  await t.database.db.execute(sql.raw(statement));
+}
+
+for (const kind of databaseKinds()) {
+  describe(`migrations (${kind})`, () => {
+    const opened: TestDatabase[] = [];
+    after(async () => {
+      for (const t of opened) await t.close();
+    });
+    const fresh = async () => {
+      const t = await createTestDatabase(kind, { migrated: false });
+      opened.push(t);
+      return t;
+    };
+
+    it('creates the schema on an empty database, then has nothing left to do', async () => {
+      const t = await fresh();
+      assert.deepEqual(await pendingMigrations(t.database.db), ['0000_init']);
+      assert.deepEqual(await migrate(t.database.db), {
+        applied: ['0000_init'],
+        alreadyApplied: [],
+      });
+      assert.deepEqual(await pendingMigrations(t.database.db), []);
+      assert.deepEqual(await migrate(t.database.db), {
+        applied: [],
+        alreadyApplied: ['0000_init'],
+      });
+      const columns = await queryRows<{
+        table_name: string;
+        column_name: string;
+        data_type: string;
+      }>(
+        t.database.db,
+        sql`select table_name, column_name, data_type from information_schema.columns
+            where table_schema = 'myapi' and table_name in ('movies', 'users')
+            order by table_name, ordinal_position`,
+      );
+      assert.deepEqual(
+        columns.map((c) => `${c.table_name}.${c.column_name}:${c.data_type}`),
+        [
+          'movies.movie_id:integer',
+          'movies.title:text',
+          'movies.released:integer',
+          'movies.rating:numeric',
+          'users.user_id:integer',
+          'users.name:text',
+          'users.email:text',
+          'users.hashed_password:text',
+        ],
+      );
+    });
+
+    it("adopts a database made by the tutorial's SQL, losing nothing, and its users still log in", async () => {
+      const t = await fresh();
+      for (const statement of TUTORIAL_SQL) await run(t, statement);
+      for (const m of TUTORIAL_MOVIES) {
+        await run(
+          t,
+          `INSERT INTO myapi.movies VALUES (${m.movie_id}, '${m.title}', ${m.released}, ${m.rating})`,
+        );
+      }
+      // passlib's bcrypt hash, as the FastAPI app stored it; the email in mixed case.
+      const legacy = await bcrypt.hash('qwerty123', 4);
+      await run(
+        t,
+        `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('test user', 'Test_User@myapi.com', '${legacy}')`,
+      );
+
+      assert.deepEqual((await migrate(t.database.db)).applied, ['0000_init']);
+      const movies = await queryRows<{ movie_id: number; title: string; rating: string }>(
+        t.database.db,
+        sql`select movie_id, title, rating::text as rating from myapi.movies order by movie_id`,
+      );
+      assert.deepEqual(
+        movies.map((m) => [m.movie_id, m.title, m.rating]),
+        [
+          [1, 'The Shawshank Redemption', '9.2'],
+          [2, 'The Godfather', '9.2'],
+          [3, 'The Dark Knight', '9.0'],
+        ],
+      );
+
+      // A row written the tutorial's way after adoption is still a complete user.
+      const later = await bcrypt.hash('second-password', 4);
+      await run(
+        t,
+        `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('second', 'second@myapi.com', '${later}')`,
+      );
+
+      const app = await buildApp({
+        settings: { ...t.settings, log_level: 'warn' },
+        database: t.database,
+        tokenKey: TOKEN_KEY,
+        logger: createLogger('warn', new LogCapture()),
+      });
+      try {
+        for (const [username, password] of [
+          ['test_user@myapi.com', 'qwerty123'],
+          ['second@myapi.com', 'second-password'],
+        ] as const) {
+          const token = await app.inject({
+            method: 'POST',
+            url: '/token',
+            ...form({ username, password }),
+          });
+          assert.equal(token.statusCode, 200, `${username}: ${token.body}`);
+          const { access_token } = token.json<{ access_token: string }>();
+          const response = await app.inject({
+            method: 'GET',
+            url: '/movies/new?year=1990&rating=9',
+            headers: { authorization: `Bearer ${access_token}` },
+          });
+          assert.deepEqual(response.json(), [TUTORIAL_MOVIES[0], TUTORIAL_MOVIES[2]]);
+        }
+      } finally {
+        await app.close();
+      }
+      assert.deepEqual(await migrate(t.database.db), {
+        applied: [],
+        alreadyApplied: ['0000_init'],
+      });
+    });
+
+    it('lets concurrent migrate runs serialise instead of failing', async () => {
+      const t = await fresh();
+      const reports = await Promise.all([migrate(t.database.db), migrate(t.database.db)]);
+      assert.deepEqual(reports.map((r) => r.applied).flat(), ['0000_init']);
+    });
+  });
+}
