@@ -89,7 +89,7 @@ for (const kind of databaseKinds()) {
       const missing = await token({ username: USER.email });
       assert.equal(missing.statusCode, 400);
       assert.equal(missing.json<{ error: string }>().error, 'invalid_request');
-      assert.match(missing.headers['content-type'] ?? '', /^application\/problem\+json/);
+      assert.match(String(missing.headers['content-type']), /^application\/problem\+json/);
     });
 
     it('answers a wrong password and an unknown user identically, in comparable time', async () => {
@@ -149,7 +149,7 @@ for (const kind of databaseKinds()) {
       ) => {
         const response = await getMovie(authorization);
         assert.equal(response.statusCode, 401, authorization);
-        assert.match(response.headers['www-authenticate'] ?? '', /^Bearer error="invalid_token"/);
+        assert.match(String(response.headers['www-authenticate']), /^Bearer error="invalid_token"/);
         assert.equal(response.json<{ detail: string }>().detail, detail);
       };
 
