@@ -5,7 +5,7 @@ import { ConfigError, loadSettings, type LoadOptions } from './backend/config.js
 import { migrate, openDatabase, type Database } from './backend/database.js';
 import { DatabaseInUseError } from './backend/embedded.js';
 import { createLogger } from './backend/logging.js';
-import { NotMigratedError, prepareDatabase } from './backend/prepare.js';
+import { NotMigratedError, prepareDatabase } from './prepare.js';
 import { askHidden, readLine } from './backend/prompt.js';
 import { DatabaseUnavailableError } from './backend/database.js';
 import { AppError } from './exc.js';

@@ -3,7 +3,7 @@ import { buildApp, type App } from './app.js';
 import type { Settings } from './backend/config.js';
 import { openDatabase, resolveTokenKey, type Database } from './backend/database.js';
 import { createLogger } from './backend/logging.js';
-import { prepareDatabase } from './backend/prepare.js';
+import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
 
 export interface RunningServer {

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { MovieService } from '../services/movies.js';
-import type { Database } from './database.js';
-import { migrate, pendingMigrations } from './database.js';
+import { MovieService } from './services/movies.js';
+import type { Database } from './backend/database.js';
+import { migrate, pendingMigrations } from './backend/database.js';
 
 export class NotMigratedError extends Error {
   constructor(pending: string[]) {
