@@ -12,7 +12,7 @@ import { isDatabaseUnavailable } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
 import { errorHandler, notFoundHandler, ServiceUnavailableError } from './exc.js';
-import { healthRouter, serviceRouters } from './routers/index.js';
+import { routers } from './routers/index.js';
 import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
@@ -102,12 +102,11 @@ export async function buildApp(options: AppOptions) {
   });
   app.get(OPENAPI_PATH, { schema: { hide: true } }, () => app.swagger());
 
-  const services = createServices(database.db, {
+  const services = createServices(database, {
     tokenKey,
     tokenExpireMinutes: settings.token_expire_minutes,
   });
-  await app.register(healthRouter, { database });
-  for (const router of serviceRouters) await app.register(router, { services });
+  for (const router of routers) await app.register(router, { services });
   return app;
 }
 

@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Database } from '../backend/database.js';
-import { DatabaseUnavailableError } from '../backend/database.js';
 import { Tags } from '../const.js';
-import { ServiceUnavailableError } from '../exc.js';
 import { HealthSchema, ReadySchema } from '../schemas/health.js';
 import { problemResponses } from '../schemas/problem.js';
+import type { Services } from '../services/index.js';
 
-export const healthRouter: FastifyPluginAsyncTypebox<{ database: Database }> = async (
+export const healthRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
-  { database },
+  { services },
 ) => {
   app.get(
     '/health',
@@ -34,14 +32,7 @@ export const healthRouter: FastifyPluginAsyncTypebox<{ database: Database }> = a
       },
     },
     async () => {
-      try {
-        await database.ping();
-      } catch (error) {
-        throw new ServiceUnavailableError(
-          'Database unavailable',
-          new DatabaseUnavailableError(database.label, error),
-        );
-      }
+      await services.health.checkReady();
       return { status: 'ready' as const, database: 'ok' as const };
     },
   );

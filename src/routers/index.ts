@@ -1,6 +1,6 @@
 import { authRouter } from './auth.js';
+import { healthRouter } from './health.js';
 import { moviesRouter } from './movies.js';
 
-/** The service routers, registered in this order; a new service adds its router here. */
-export const serviceRouters = [authRouter, moviesRouter];
-export { healthRouter } from './health.js';
+/** The routers, registered in this order; a new service adds its router here. */
+export const routers = [healthRouter, authRouter, moviesRouter];

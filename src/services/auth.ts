@@ -30,7 +30,7 @@ export class AuthService extends AppService {
     if (request.username.trim() === '' || request.password === '') {
       throw new OAuthError(400, 'invalid_request', 'username and password are required');
     }
-    const user = await this.users.crud.getByEmail(request.username.trim());
+    const user = await this.users.findForLogin(request.username);
     if (user === undefined) {
       await this.hasher.verifyNothing(request.password);
       throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
@@ -38,7 +38,7 @@ export class AuthService extends AppService {
     const { ok, needsRehash } = await this.hasher.verify(user.hashed_password, request.password);
     if (!ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
     if (needsRehash) {
-      await this.users.crud.setPasswordHash(user.user_id, await this.hasher.hash(request.password));
+      await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(request.password));
     }
     const { token, expiresIn } = this.tokens.issue(publicUser(user));
     return { access_token: token, token_type: 'bearer', expires_in: expiresIn };

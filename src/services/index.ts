@@ -1,5 +1,6 @@
-import type { AppDb } from '../backend/database.js';
+import type { Database } from '../backend/database.js';
 import { AuthService } from './auth.js';
+import { HealthService } from './health.js';
 import { MovieService } from './movies.js';
 import { PasswordHasher } from './passwords.js';
 import { TokenCodec } from './tokens.js';
@@ -11,12 +12,13 @@ export interface ServiceOptions {
 }
 
 /** Every service of the application, built once and handed to the routers and the CLI. */
-export function createServices(db: AppDb, options: ServiceOptions) {
-  const context = { db };
+export function createServices(database: Database, options: ServiceOptions) {
+  const context = { db: database.db };
   const hasher = new PasswordHasher();
   const users = new UserService(context, hasher);
   const tokens = new TokenCodec(options.tokenKey, options.tokenExpireMinutes);
   return {
+    health: new HealthService(database),
     movies: new MovieService(context),
     users,
     auth: new AuthService(context, users, hasher, tokens),

@@ -31,7 +31,7 @@ export function publicUser({ user_id, name, email }: UserWithHash): User {
 }
 
 export class UserService extends AppService {
-  readonly crud: UserCRUD;
+  private readonly crud: UserCRUD;
 
   constructor(
     context: ServiceContext,
@@ -39,6 +39,15 @@ export class UserService extends AppService {
   ) {
     super(context);
     this.crud = new UserCRUD(this.db, users);
+  }
+
+  /** The user with this email (any case) and the stored hash, for the login check only. */
+  findForLogin(email: string): Promise<UserWithHash | undefined> {
+    return this.crud.getByEmail(email.trim());
+  }
+
+  async replacePasswordHash(userId: number, hash: string): Promise<void> {
+    await this.crud.setPasswordHash(userId, hash);
   }
 
   async createUser(input: UserCreate): Promise<User> {
