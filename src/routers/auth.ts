@@ -21,7 +21,10 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
           "user's email. A wrong password and an unknown user get the same 401 `invalid_grant`.",
         consumes: ['application/x-www-form-urlencoded'],
         body: TokenRequestSchema,
-        response: { 200: TokenSchema, ...problemResponses(400, 401, 503) },
+        response: {
+          200: { ...TokenSchema, description: 'A bearer token' },
+          ...problemResponses(400, 401, 503),
+        },
       },
     },
     async (request, reply) => {

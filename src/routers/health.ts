@@ -15,7 +15,7 @@ export const healthRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
       schema: {
         tags: [Tags.operations],
         summary: 'Liveness: the process is up',
-        response: { 200: HealthSchema },
+        response: { 200: { ...HealthSchema, description: 'The process is up' } },
       },
     },
     () => ({ status: 'ok' as const }),
@@ -28,7 +28,10 @@ export const healthRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
       schema: {
         tags: [Tags.operations],
         summary: 'Readiness: the database answers a round trip',
-        response: { 200: ReadySchema, ...problemResponses(503) },
+        response: {
+          200: { ...ReadySchema, description: 'Ready to serve' },
+          ...problemResponses(503),
+        },
       },
     },
     async () => {

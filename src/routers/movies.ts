@@ -10,7 +10,7 @@ import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 import { BEARER_SECURITY, requireBearer } from './deps.js';
 
-const movieRef = { $ref: 'Movie' } as const;
+const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
 
 export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
@@ -40,7 +40,10 @@ export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
         summary: 'Movies released since a year with at least a rating',
         description: 'Movies with `released >= year` and `rating >= rating`, ordered by movie_id.',
         querystring: NewMoviesQuerySchema,
-        response: { 200: MovieListSchema, ...problemResponses(401, 422) },
+        response: {
+          200: { ...MovieListSchema, description: 'The matching movies, by movie_id' },
+          ...problemResponses(401, 422),
+        },
       },
     },
     (request) => services.movies.releasedSince(request.query),

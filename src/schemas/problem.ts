@@ -8,10 +8,10 @@ export const FieldErrorSchema = Type.Object({
 /** RFC 9457 problem details; `detail` is always a string, as FastAPI clients expect. */
 export const ProblemSchema = Type.Object(
   {
-    type: Type.String({ examples: ['about:blank'] }),
-    title: Type.String({ examples: ['Not Found'] }),
-    status: Type.Integer({ examples: [404] }),
-    detail: Type.String({ examples: ['Movie 12345 not found'] }),
+    type: Type.String({ description: 'Always about:blank: the status says it all' }),
+    title: Type.String({ description: 'The HTTP status text' }),
+    status: Type.Integer({ description: 'The HTTP status code' }),
+    detail: Type.String({ description: 'What went wrong, for people' }),
     error: Type.Optional(Type.String({ description: 'OAuth2 error code (RFC 6749 section 5.2)' })),
     error_description: Type.Optional(Type.String()),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'The failing fields' })),
@@ -21,9 +21,29 @@ export const ProblemSchema = Type.Object(
 
 export type Problem = Static<typeof ProblemSchema>;
 
-const ref = Type.Ref('Problem');
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request (OAuth2 `invalid_request` or `unsupported_grant_type`)',
+  401: 'Missing, malformed, expired or forged credentials (`WWW-Authenticate: Bearer`)',
+  404: 'No such resource',
+  409: 'Conflicts with an existing resource',
+  422: 'Invalid parameters; `errors` lists the failing fields',
+  503: 'The database cannot be reached; retry after `Retry-After` seconds',
+};
 
-/** Error responses for a route's OpenAPI description, by status. */
-export function problemResponses(...statuses: number[]): Record<number, typeof ref> {
-  return Object.fromEntries(statuses.map((status) => [status, ref]));
+interface ProblemResponse {
+  description: string;
+  content: { 'application/problem+json': { schema: { $ref: 'Problem' } } };
+}
+
+/** Error responses for a route's OpenAPI description, by status, each with its meaning. */
+export function problemResponses(...statuses: number[]): Record<number, ProblemResponse> {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: DESCRIPTIONS[status] ?? 'Error',
+        content: { 'application/problem+json': { schema: { $ref: 'Problem' as const } } },
+      },
+    ]),
+  );
 }
