@@ -77,6 +77,14 @@ for (const kind of databaseKinds()) {
       assert.match(String(line.where), /services\/movies\.ts/);
     });
 
+    it('serves /docs under a policy that allows only this server, over plain http too', async () => {
+      const docs = await t.app.inject({ method: 'GET', url: '/docs/static/index.html' });
+      assert.equal(docs.statusCode, 200);
+      const policy = String(docs.headers['content-security-policy']);
+      assert.match(policy, /default-src 'self'/);
+      assert.doesNotMatch(policy, /upgrade-insecure-requests|https:|validator/);
+    });
+
     it('reports liveness and readiness', async () => {
       const health = await t.app.inject({ method: 'GET', url: '/health' });
       assert.deepEqual(health.json(), { status: 'ok' });
