@@ -46,8 +46,17 @@ export async function startServer(
       url,
       async close() {
         // Fastify stops accepting, answers 503 to new requests on open connections, and waits
-        // for in-flight requests; then the pool (and an embedded database) closes.
-        await app.close();
+        // for in-flight requests; then the pool (and an embedded database) closes. A keep-alive
+        // connection whose request was in flight turns idle only after its response, which
+        // server.close() does not wait for: sweep those as they come, not after keepAliveTimeout.
+        const sweep = setInterval(() => {
+          app.server.closeIdleConnections();
+        }, 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
         await database.close();
       },
     };

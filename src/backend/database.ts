@@ -58,15 +58,20 @@ export class DatabaseUnavailableError extends Error {
   }
 }
 
+/**
+ * The driver's own reason, on one line. Drizzle wraps driver errors as "Failed query: <sql>
+ * params: ..." with the reason on `cause`; the innermost error is the one that says why.
+ */
 function describeCause(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  const code = (cause as NodeJS.ErrnoException).code;
-  if (cause instanceof AggregateError && cause.errors.length > 0) {
-    return describeCause(cause.errors[0]);
+  let error: unknown = cause;
+  while (error instanceof Error && error.cause instanceof Error) error = error.cause;
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return describeCause(error.errors[0]);
   }
-  return code !== undefined && !cause.message.includes(code)
-    ? `${cause.message} (${code})`
-    : cause.message;
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as NodeJS.ErrnoException).code;
+  const message = error.message.replace(/\s+/g, ' ').trim();
+  return code !== undefined && !message.includes(code) ? `${message} (${code})` : message;
 }
 
 // SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown, crash).
