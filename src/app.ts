@@ -113,6 +113,7 @@ export async function buildApp(options: AppOptions) {
   const services = createServices(database, {
     tokenKey,
     tokenExpireMinutes: settings.token_expire_minutes,
+    upgradeLegacyPasswords: settings.passwords.upgrade_legacy,
   });
   for (const router of routers) await app.register(router, { services });
   return app;

@@ -135,6 +135,24 @@ for (const kind of databaseKinds()) {
       }
     });
 
+    it('keeps bcrypt hashes when upgrading is off (the FastAPI app still shares the table)', async () => {
+      const shared = await createTestApp(kind, { upgradeLegacy: false });
+      try {
+        const crud = new UserCRUD(shared.database.db, users);
+        const legacy = await bcrypt.hash('old-password', 4);
+        await crud.addOne({ name: 'shared', email: 'shared@myapi.com', hashed_password: legacy });
+        const response = await shared.app.inject({
+          method: 'POST',
+          url: '/token',
+          ...form({ username: 'shared@myapi.com', password: 'old-password' }),
+        });
+        assert.equal(response.statusCode, 200);
+        assert.equal((await crud.getByEmail('shared@myapi.com'))?.hashed_password, legacy);
+      } finally {
+        await shared.close();
+      }
+    });
+
     describe('bearer tokens on protected routes', () => {
       let good: string;
       let claims: Record<string, unknown>;

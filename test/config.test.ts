@@ -30,6 +30,7 @@ describe('configuration', () => {
     assert.equal(settings.token_expire_minutes, 60);
     assert.equal(settings.log_level, 'info');
     assert.equal(settings.token_key, undefined);
+    assert.equal(settings.passwords.upgrade_legacy, true);
   });
 
   it('reads MYAPI_ variables, nests on __ and ignores case', () => {
@@ -40,6 +41,7 @@ describe('configuration', () => {
         MYAPI_PORT: '9000',
         MYAPI_TOKEN_EXPIRE_MINUTES: '5',
         MYAPI_LOG_LEVEL: 'debug',
+        MYAPI_PASSWORDS__UPGRADE_LEGACY: 'false',
         OTHER_PORT: '1',
       },
       cwd: '/nonexistent',
@@ -49,6 +51,7 @@ describe('configuration', () => {
     assert.equal(settings.port, 9000);
     assert.equal(settings.token_expire_minutes, 5);
     assert.equal(settings.log_level, 'debug');
+    assert.equal(settings.passwords.upgrade_legacy, false);
   });
 
   it('reads .env from the working directory, and the environment wins', () => {
@@ -78,8 +81,12 @@ describe('configuration', () => {
       myapi_log_level: 'loud',
       MYAPI_TOKEN_EXPIRE_MINUTES: '0',
       MYAPI_DATABASE__DSN: 'mysql://x',
+      MYAPI_PASSWORDS__UPGRADE_LEGACY: 'maybe',
     });
-    assert.equal(lines.length, 4);
+    assert.equal(lines.length, 5);
+    assert.ok(
+      lines.includes('MYAPI_PASSWORDS__UPGRADE_LEGACY: must be true or false (got "maybe")'),
+    );
     assert.match(lines.find((l) => l.startsWith('MYAPI_PORT:')) ?? '', /0 to 65535.*"abc"/);
     assert.match(lines.find((l) => l.startsWith('myapi_log_level:')) ?? '', /one of fatal,/);
     assert.ok(lines.some((l) => l.startsWith('MYAPI_TOKEN_EXPIRE_MINUTES:')));

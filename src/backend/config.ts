@@ -36,6 +36,15 @@ const SETTINGS = {
     maximum: 525_600,
     description: 'an integer from 1 to 525600 (one year)',
   }),
+  passwords: Type.Object(
+    {
+      upgrade_legacy: Type.Boolean({
+        default: true,
+        description: 'true or false',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
     default: 8000,

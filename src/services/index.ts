@@ -9,12 +9,13 @@ import { UserService } from './users.js';
 export interface ServiceOptions {
   tokenKey: string;
   tokenExpireMinutes: number;
+  upgradeLegacyPasswords: boolean;
 }
 
 /** Every service of the application, built once and handed to the routers and the CLI. */
 export function createServices(database: Database, options: ServiceOptions) {
   const context = { db: database.db };
-  const hasher = new PasswordHasher();
+  const hasher = new PasswordHasher(options.upgradeLegacyPasswords);
   const users = new UserService(context, hasher);
   const tokens = new TokenCodec(options.tokenKey, options.tokenExpireMinutes);
   return {

@@ -18,6 +18,12 @@ export interface Verification {
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
 
+  /**
+   * @param upgradeLegacy replace bcrypt hashes at login. Off while the FastAPI app still serves
+   *   the same users table: it cannot verify argon2id, so an upgrade would lock users out of it.
+   */
+  constructor(private readonly upgradeLegacy = true) {}
+
   hash(password: string): Promise<string> {
     return argon2.hash(password, ARGON2_OPTIONS);
   }
@@ -26,7 +32,8 @@ export class PasswordHasher {
     if (BCRYPT_PREFIX.test(storedHash)) {
       // $2y$ (PHP, some passlib setups) is the same algorithm as $2b$, which is all bcrypt reads.
       const normalized = storedHash.replace(/^\$2y\$/, '$2b$');
-      return { ok: await bcrypt.compare(password, normalized), needsRehash: true };
+      const ok = await bcrypt.compare(password, normalized);
+      return { ok, needsRehash: ok && this.upgradeLegacy };
     }
     if (storedHash.startsWith('$argon2')) {
       try {

@@ -113,7 +113,7 @@ export interface TestApp extends TestDatabase {
 
 export async function createTestApp(
   kind: DatabaseKind,
-  options: { tokenKey?: string; tokenExpireMinutes?: number } = {},
+  options: { tokenKey?: string; tokenExpireMinutes?: number; upgradeLegacy?: boolean } = {},
 ): Promise<TestApp> {
   const testDb = await createTestDatabase(kind);
   const logs = new LogCapture();
@@ -121,6 +121,7 @@ export async function createTestApp(
     ...testDb.settings,
     log_level: 'info' as const,
     token_expire_minutes: options.tokenExpireMinutes ?? 60,
+    passwords: { upgrade_legacy: options.upgradeLegacy ?? true },
   };
   const app = await buildApp({
     settings,
