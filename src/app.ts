@@ -45,6 +45,8 @@ export async function buildApp(options: AppOptions) {
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: requestId,
+    // One access-log line per request (below) instead of Fastify's two: half the log volume.
+    disableRequestLogging: true,
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -58,6 +60,19 @@ export async function buildApp(options: AppOptions) {
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
+    request.log.debug({ method: request.method, url: request.url }, 'incoming request');
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    );
     done();
   });
 

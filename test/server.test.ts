@@ -343,15 +343,11 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
     });
 
     it('SIGTERM during logins: every one completes, exit 0 within 10 s, lock removed', async () => {
-      const server = await startServer(cwd);
+      // debug adds an "incoming request" line, which tells when a login is in flight.
+      const server = await startServer(cwd, { MYAPI_LOG_LEVEL: 'debug' });
       const tokenRequests = () =>
-        server
-          .logLines()
-          .filter(
-            (line) =>
-              line.msg === 'incoming request' &&
-              (line.req as { url?: string } | undefined)?.url === '/token',
-          ).length;
+        server.logLines().filter((line) => line.msg === 'incoming request' && line.url === '/token')
+          .length;
       const passwords = [
         USER.password,
         WRONG_PASSWORD,

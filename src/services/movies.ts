@@ -6,17 +6,42 @@ import { movies } from '../models/movies.js';
 import type { Movie, NewMoviesQuery } from '../schemas/movies.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
 
+const byId = eq(movies.movie_id, sql.placeholder('id'));
+const releasedSince = and(
+  gte(movies.released, sql.placeholder('year')),
+  gte(movies.rating, sql.placeholder('rating')),
+);
+
 export class MovieCRUD extends AppCRUD<typeof movies> {
-  getById(movieId: number, tx?: Executor): Promise<Movie | undefined> {
-    return this.getOne(eq(movies.movie_id, movieId), tx);
+  /**
+   * The read paths every client hits, as named prepared statements: Drizzle builds the SQL once,
+   * and PostgreSQL parses and plans it once per connection instead of per request.
+   */
+  private readonly prepared = {
+    byId: this.db.select().from(movies).where(byId).limit(1).prepare('movies_by_id'),
+    releasedSince: this.db
+      .select()
+      .from(movies)
+      .where(releasedSince)
+      .orderBy(asc(movies.movie_id))
+      .prepare('movies_released_since'),
+  };
+
+  async getById(movieId: number, tx?: Executor): Promise<Movie | undefined> {
+    if (tx !== undefined) return this.getOne(eq(movies.movie_id, movieId), tx);
+    const [movie] = await this.prepared.byId.execute({ id: movieId });
+    return movie;
   }
 
   releasedSince(year: number, minRating: number, tx?: Executor): Promise<Movie[]> {
-    return this.getAll(
-      and(gte(movies.released, year), gte(movies.rating, minRating)),
-      [asc(movies.movie_id)],
-      tx,
-    );
+    if (tx !== undefined) {
+      return this.getAll(
+        and(gte(movies.released, year), gte(movies.rating, minRating)),
+        [asc(movies.movie_id)],
+        tx,
+      );
+    }
+    return this.prepared.releasedSince.execute({ year, rating: minRating });
   }
 
   async count(tx?: Executor): Promise<number> {
