@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { IncomingMessage } from 'node:http';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
@@ -10,6 +11,7 @@ import type { Logger } from 'pino';
 import type { Database } from './backend/database.js';
 import { isDatabaseUnavailable } from './backend/database.js';
 import type { Settings } from './backend/config.js';
+import { AccessLog } from './backend/logging.js';
 import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
 import { errorHandler, notFoundHandler, ServiceUnavailableError } from './exc.js';
 import { routers } from './routers/index.js';
@@ -45,8 +47,7 @@ export async function buildApp(options: AppOptions) {
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: requestId,
-    // One access-log line per request (below) instead of Fastify's two: half the log volume.
-    disableRequestLogging: true,
+    logController: new AccessLog(),
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -60,19 +61,6 @@ export async function buildApp(options: AppOptions) {
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
-    request.log.debug({ method: request.method, url: request.url }, 'incoming request');
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 100) / 100,
-      },
-      'request completed',
-    );
     done();
   });
 
@@ -128,7 +116,13 @@ export async function buildApp(options: AppOptions) {
   const services = createServices(database, {
     tokenKey,
     tokenExpireMinutes: settings.token_expire_minutes,
-    upgradeLegacyPasswords: settings.passwords.upgrade_legacy,
+    passwords: {
+      upgradeLegacy: settings.passwords.upgrade_legacy,
+      // Half the cores (at least one) hash; the rest keep serving reads and the database.
+      concurrency:
+        settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+      maxQueued: settings.passwords.max_queued,
+    },
   });
   for (const router of routers) await app.register(router, { services });
   return app;

@@ -73,8 +73,8 @@ export class OAuthError extends AppError {
 }
 
 export class ServiceUnavailableError extends AppError {
-  constructor(detail: string, cause?: unknown) {
-    super(503, detail, { cause, headers: { 'retry-after': '5' } });
+  constructor(detail: string, cause?: unknown, retryAfterSeconds = 5) {
+    super(503, detail, { cause, headers: { 'retry-after': String(retryAfterSeconds) } });
   }
 }
 

@@ -136,7 +136,7 @@ for (const kind of databaseKinds()) {
     });
 
     it('keeps bcrypt hashes when upgrading is off (the FastAPI app still shares the table)', async () => {
-      const shared = await createTestApp(kind, { upgradeLegacy: false });
+      const shared = await createTestApp(kind, { passwords: { upgrade_legacy: false } });
       try {
         const crud = new UserCRUD(shared.database.db, users);
         const legacy = await bcrypt.hash('old-password', 4);
@@ -150,6 +150,35 @@ for (const kind of databaseKinds()) {
         assert.equal((await crud.getByEmail('shared@myapi.com'))?.hashed_password, legacy);
       } finally {
         await shared.close();
+      }
+    });
+
+    it('bounds concurrent hashing: beyond the queue a login gets 503 with Retry-After at once', async () => {
+      const busy = await createTestApp(kind, { passwords: { concurrency: 1, max_queued: 2 } });
+      try {
+        await seedTutorial(busy);
+        const attempt = () =>
+          busy.app.inject({
+            method: 'POST',
+            url: '/token',
+            ...form({ username: USER.email, password: USER.password }),
+          });
+        const responses = await Promise.all(Array.from({ length: 12 }, attempt));
+        const statuses = responses.map((r) => r.statusCode);
+        // One hashing, two waiting: the other nine are refused without waiting their turn.
+        assert.equal(statuses.filter((s) => s === 200).length, 3, statuses.join());
+        assert.equal(statuses.filter((s) => s === 503).length, 9, statuses.join());
+        const refused = responses.find((r) => r.statusCode === 503);
+        assert.ok(refused);
+        assert.equal(refused.headers['retry-after'], '1');
+        assert.match(String(refused.headers['content-type']), /^application\/problem\+json/);
+        assert.equal(
+          refused.json<{ detail: string }>().detail,
+          'Too many logins at once; retry shortly',
+        );
+        assert.equal((await attempt()).statusCode, 200, 'served again once the queue drains');
+      } finally {
+        await busy.close();
       }
     });
 

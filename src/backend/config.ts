@@ -42,6 +42,15 @@ const SETTINGS = {
         default: true,
         description: 'true or false',
       }),
+      concurrency: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 64, description: 'an integer from 1 to 64' }),
+      ),
+      max_queued: Type.Integer({
+        default: 64,
+        minimum: 0,
+        maximum: 100_000,
+        description: 'an integer from 0 to 100000',
+      }),
     },
     { default: {}, additionalProperties: false },
   ),

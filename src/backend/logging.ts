@@ -1,3 +1,4 @@
+import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
@@ -33,4 +34,32 @@ export function createLogger(level: LogLevel, stream?: DestinationStream): Logge
     stdout.flushSync();
   });
   return pino(options, stdout);
+}
+
+function requestFields(request: FastifyRequest, reply: FastifyReply) {
+  return {
+    method: request.method,
+    url: request.url,
+    status: reply.statusCode,
+    ms: Math.round(reply.elapsedTime * 100) / 100,
+  };
+}
+
+/**
+ * One access-log line per request, when it completes (Fastify writes two, "incoming" and
+ * "completed", which doubles the log volume under load); the incoming line stays at debug.
+ */
+export class AccessLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ method: request.method, url: request.url }, 'incoming request');
+  }
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (error) reply.log.error({ ...requestFields(request, reply), err: error }, 'request errored');
+    else reply.log.info(requestFields(request, reply), 'request completed');
+  }
 }

@@ -1,5 +1,7 @@
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
+import { ConcurrencyLimiter, QueueFullError } from '../backend/limiter.js';
+import { ServiceUnavailableError } from '../exc.js';
 
 /** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
 const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
@@ -15,20 +17,49 @@ export interface Verification {
  * Hashes with argon2id; verifies argon2 hashes and the bcrypt hashes that passlib wrote for the
  * FastAPI app, so its users keep their passwords and move to argon2id at their next login.
  */
+export interface HasherOptions {
+  /**
+   * Replace bcrypt hashes at login. Off while the FastAPI app still serves the same users
+   * table: it cannot verify argon2id, so an upgrade would lock users out of it.
+   */
+  upgradeLegacy?: boolean;
+  /** Hashes computed at once; the rest of the machine keeps the other cores. */
+  concurrency?: number;
+  /** Hashes allowed to wait; beyond that a login is answered 503 with Retry-After. */
+  maxQueued?: number;
+}
+
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
+  private readonly upgradeLegacy: boolean;
+  private readonly limiter: ConcurrencyLimiter;
 
-  /**
-   * @param upgradeLegacy replace bcrypt hashes at login. Off while the FastAPI app still serves
-   *   the same users table: it cannot verify argon2id, so an upgrade would lock users out of it.
-   */
-  constructor(private readonly upgradeLegacy = true) {}
-
-  hash(password: string): Promise<string> {
-    return argon2.hash(password, ARGON2_OPTIONS);
+  constructor(options: HasherOptions = {}) {
+    this.upgradeLegacy = options.upgradeLegacy ?? true;
+    this.limiter = new ConcurrencyLimiter(options.concurrency ?? 1, options.maxQueued ?? 64);
   }
 
-  async verify(storedHash: string, password: string): Promise<Verification> {
+  /** Runs one expensive hash operation in its turn, or refuses when too many are waiting. */
+  private async limited<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await this.limiter.run(work);
+    } catch (error) {
+      if (error instanceof QueueFullError) {
+        throw new ServiceUnavailableError('Too many logins at once; retry shortly', error, 1);
+      }
+      throw error;
+    }
+  }
+
+  hash(password: string): Promise<string> {
+    return this.limited(() => argon2.hash(password, ARGON2_OPTIONS));
+  }
+
+  verify(storedHash: string, password: string): Promise<Verification> {
+    return this.limited(() => this.verifyNow(storedHash, password));
+  }
+
+  private async verifyNow(storedHash: string, password: string): Promise<Verification> {
     if (BCRYPT_PREFIX.test(storedHash)) {
       // $2y$ (PHP, some passlib setups) is the same algorithm as $2b$, which is all bcrypt reads.
       const normalized = storedHash.replace(/^\$2y\$/, '$2b$');
@@ -51,7 +82,8 @@ export class PasswordHasher {
    * time does not tell an attacker which emails have accounts.
    */
   async verifyNothing(password: string): Promise<void> {
-    this.dummyHash ??= this.hash('myapi-dummy-password-for-timing');
-    await argon2.verify(await this.dummyHash, password);
+    this.dummyHash ??= argon2.hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS);
+    const dummy = await this.dummyHash;
+    await this.limited(() => argon2.verify(dummy, password));
   }
 }

@@ -113,7 +113,11 @@ export interface TestApp extends TestDatabase {
 
 export async function createTestApp(
   kind: DatabaseKind,
-  options: { tokenKey?: string; tokenExpireMinutes?: number; upgradeLegacy?: boolean } = {},
+  options: {
+    tokenKey?: string;
+    tokenExpireMinutes?: number;
+    passwords?: Partial<Settings['passwords']>;
+  } = {},
 ): Promise<TestApp> {
   const testDb = await createTestDatabase(kind);
   const logs = new LogCapture();
@@ -121,7 +125,7 @@ export async function createTestApp(
     ...testDb.settings,
     log_level: 'info' as const,
     token_expire_minutes: options.tokenExpireMinutes ?? 60,
-    passwords: { upgrade_legacy: options.upgradeLegacy ?? true },
+    passwords: { ...testDb.settings.passwords, ...options.passwords },
   };
   const app = await buildApp({
     settings,
