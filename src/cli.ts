@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster';
 import { Command, InvalidArgumentError } from 'commander';
 import { VERSION } from './app.js';
 import { ConfigError, loadSettings, type LoadOptions } from './backend/config.js';
@@ -10,6 +11,7 @@ import { askHidden, readLine } from './backend/prompt.js';
 import { DatabaseUnavailableError } from './backend/database.js';
 import { AppError } from './exc.js';
 import { closeOnSignals, startServer } from './server.js';
+import { parseWorkers, superviseWorkers, WorkersError } from './cluster.js';
 import { MovieService } from './services/movies.js';
 import { PasswordHasher } from './services/passwords.js';
 import { UserService } from './services/users.js';
@@ -21,6 +23,7 @@ const EXPECTED_ERRORS = [
   DatabaseUnavailableError,
   DatabaseInUseError,
   NotMigratedError,
+  WorkersError,
 ];
 
 function fail(message: string): never {
@@ -71,6 +74,14 @@ function positiveInteger(value: string): number {
   return Number(value);
 }
 
+function workers(value: string): number {
+  try {
+    return parseWorkers(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
 function port(value: string): number {
   if (!/^[0-9]+$/.test(value) || Number(value) > 65_535) {
     throw new InvalidArgumentError('must be a port number from 0 to 65535');
@@ -111,9 +122,19 @@ export function buildCli(): Command {
     .description('serve the API (what `npm start` runs)')
     .option('--host <host>', 'address to listen on (default: MYAPI_HOST or 127.0.0.1)')
     .option('--port <port>', 'port to listen on (default: MYAPI_PORT or 8000)', port)
-    .action(async (options: { host?: string; port?: number }) => {
-      const settings = settingsFrom({ overrides: options });
+    .option(
+      '--workers <n>',
+      'processes serving the same port: a number, or "auto" for one per core (PostgreSQL only)',
+      workers,
+      1,
+    )
+    .action(async (options: { host?: string; port?: number; workers: number }) => {
+      const settings = settingsFrom({ overrides: { host: options.host, port: options.port } });
       const logger = createLogger(settings.log_level);
+      if (options.workers > 1 && cluster.isPrimary) {
+        await superviseWorkers(settings, options.workers, logger);
+        return;
+      }
       closeOnSignals(await startServer(settings, logger), logger);
     });
 

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { buildApp, type App } from './app.js';
 import type { Settings } from './backend/config.js';
@@ -66,7 +67,11 @@ export async function startServer(
   }
 }
 
-/** SIGTERM and SIGINT finish in-flight requests, close the database, then exit; twice forces. */
+/**
+ * SIGTERM and SIGINT finish in-flight requests, close the database, then exit; twice forces.
+ * A cluster worker leaves SIGINT (Ctrl-C reaches the whole process group) to its primary,
+ * which relays one SIGTERM, so a worker is not told twice and forced.
+ */
 export function closeOnSignals(server: RunningServer, logger: Logger): void {
   let closing = false;
   const shutdown = (signal: NodeJS.Signals) => {
@@ -93,5 +98,9 @@ export function closeOnSignals(server: RunningServer, logger: Logger): void {
     );
   };
   process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  if (cluster.isWorker) {
+    process.on('SIGINT', () => undefined);
+  } else {
+    process.on('SIGINT', shutdown);
+  }
 }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
 import { ADMIN_DSN, TOKEN_KEY, createServerDatabase } from './support/databases.js';
+import { cleanEnv } from './support/process.js';
 
 /**
  * The `myapi` command as a user runs it: `node dist/cli.js ...` in a directory of its own, with
@@ -36,14 +37,6 @@ interface RunOptions {
   env?: Record<string, string>;
   /** Written to stdin, which is then closed; without it stdin is closed at once. */
   input?: string;
-}
-
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (!/^myapi_/i.test(name)) env[name] = value;
-  }
-  return { ...env, ...extra };
 }
 
 function run(args: string[], options: RunOptions): Promise<RunResult> {
