@@ -113,6 +113,14 @@ function raisedAt(error: Error): string | undefined {
   return frame?.trim().replace(/^at /, '');
 }
 
+/** The innermost cause's message, on one line: what actually went wrong underneath. */
+function causeOf(error: Error): string | undefined {
+  if (!(error.cause instanceof Error)) return undefined;
+  let inner: Error = error.cause;
+  while (inner.cause instanceof Error) inner = inner.cause;
+  return inner.message.replace(/\s+/g, ' ').trim();
+}
+
 function validationErrors(error: FastifyError): FieldError[] {
   return (error.validation ?? []).map((issue) => {
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
@@ -154,12 +162,16 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
     detail = error.message;
   }
 
-  if (status >= 500) {
+  const where = error instanceof Error ? raisedAt(error) : undefined;
+  const cause = error instanceof Error ? causeOf(error) : undefined;
+  if (!(error instanceof AppError) && status >= 500) {
+    // A bug: the whole error with its stack, once.
     request.log.error({ err: error }, 'request failed');
+  } else if (status >= 500) {
+    // An expected condition (database down, overload): one line, no stack, and it can be
+    // thousands a second under the very load it protects against.
+    request.log.warn({ status, detail, cause }, 'request refused');
   } else {
-    const where = error instanceof Error ? raisedAt(error) : undefined;
-    const cause =
-      error instanceof Error && error.cause instanceof Error ? error.cause.message : undefined;
     request.log.info({ status, detail, where, cause }, 'request rejected');
   }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { sql } from 'drizzle-orm';
 import { createTestApp, databaseKinds, type TestApp } from './support/databases.js';
 import { login, seedTutorial } from './support/http.js';
 
@@ -97,9 +98,39 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(ready.json(), { status: 'ready', database: 'ok' });
     });
 
+    it('hides a bug behind a bare 500 and logs it once with its stack', async () => {
+      // Schema drift (a table gone under the running app) is a bug, not an outage.
+      await t.database.db.execute(sql`alter table myapi.movies rename to movies_gone`);
+      try {
+        const response = await t.app.inject({
+          method: 'GET',
+          url: '/movies/1',
+          headers: { authorization, 'x-request-id': 'schema-drift' },
+        });
+        assert.equal(response.statusCode, 500);
+        assert.deepEqual(response.json(), {
+          type: 'about:blank',
+          title: 'Internal Server Error',
+          status: 500,
+          detail: 'Internal server error',
+        });
+        assert.doesNotMatch(response.body, /movies|relation|select/i);
+        const logged = t.logs.lines.filter(
+          (line) => line.reqId === 'schema-drift' && Number(line.level) >= 50,
+        );
+        assert.equal(logged.length, 1);
+        const err = logged[0]?.err as { stack?: string } | undefined;
+        assert.match(String(err?.stack), /Failed query/);
+      } finally {
+        await t.database.db.execute(sql`alter table myapi.movies_gone rename to movies`);
+      }
+    });
+
     // Last: it closes the database under the running app.
     it('answers 503 with nothing internal when the database is gone, and logs the cause', async () => {
       await t.database.close();
+      // The database is closed: keep after() from closing it twice.
+      t.database.close = async () => undefined;
       for (const url of ['/ready', '/movies/1']) {
         const response = await t.app.inject({
           method: 'GET',
@@ -123,11 +154,12 @@ for (const kind of databaseKinds()) {
       });
       assert.equal(login503.statusCode, 503);
       const logged = t.logs.lines.filter((line) => line.reqId === 'lost-6');
-      const errors = logged.filter((line) => Number(line.level) >= 50);
-      assert.equal(errors.length, 1, 'logged once');
-      assert.equal(typeof errors[0]?.err, 'object', 'with its cause');
-      // The database is closed: keep after() from closing it twice.
-      t.database.close = async () => undefined;
+      const refusals = logged.filter((line) => Number(line.level) >= 40);
+      assert.equal(refusals.length, 1, 'logged once');
+      const [refusal] = refusals;
+      assert.ok(refusal);
+      assert.equal(refusal.level, 40, 'an expected condition is a warning, not an error');
+      assert.match(String(refusal.cause), /closed|end on the pool/i, 'with its cause');
     });
   });
 }
