@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+// Do logins stall reads? Measures GET /movies/new alone, then the same GET load while a
+// second wrk drives POST /token (argon2id verification) as hard as it can. See bench/README.md.
+//
+// usage: node bench/login-storm.mjs [--duration S] [--token-connections C] [--connections C]
+//                                   [--warmup S] [--no-build]
+//
+// Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
+// creates the database myapi_bench_storm (dropped first if it exists, and at the end),
+// migrates it, adds 10000 synthetic movies and a user, serves it on a free port and writes
+// bench/results/login-storm.json.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  build,
+  fmt,
+  freshDatabase,
+  getToken,
+  machineInfo,
+  machineLine,
+  myapi,
+  onCleanup,
+  rel,
+  requireCommand,
+  RESULTS_DIR,
+  runMain,
+  runWrk,
+  sleep,
+  startServer,
+  stopProcess,
+  summarizeLog,
+  tempDir,
+  textTable,
+  tokenKey,
+  waitForQuietMachine,
+  waitReady,
+  writeJson,
+} from './lib/common.mjs';
+
+const DATABASE = 'myapi_bench_storm';
+const EMAIL = 'bench@example.com';
+const PASSWORD = 'login-storm-password-1';
+const READ_PATH = '/movies/new?year=2020&rating=9';
+
+const USAGE = `usage: node bench/login-storm.mjs [options]
+  --duration S            seconds of each measured phase (default 10)
+  --connections C         wrk connections for GET ${READ_PATH} (default 16)
+  --token-connections C   wrk connections for POST /token in phase (b) (default 32)
+  --warmup S              unmeasured GET load before phase (a) (default 2, 0 = none)
+  --no-build              do not run \`npm run build\` first
+env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '16' },
+      'token-connections': { type: 'string', default: '32' },
+      warmup: { type: 'string', default: '2' },
+      'no-build': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (key, min) => {
+    const v = values[key];
+    if (!/^[0-9]+$/.test(v) || Number(v) < min) {
+      console.error(`login-storm: --${key} must be a whole number >= ${min}\n${USAGE}`);
+      process.exit(2);
+    }
+    return Number(v);
+  };
+  return {
+    duration: int('duration', 1),
+    connections: int('connections', 1),
+    token_connections: int('token-connections', 1),
+    warmup: int('warmup', 0),
+    build: !values['no-build'],
+  };
+}
+
+/** The process environment without MYAPI_* settings, plus the given ones. */
+function serverEnv(settings) {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('MYAPI_')),
+  );
+  return { ...env, ...settings };
+}
+
+async function main() {
+  const options = parseOptions();
+  requireCommand('wrk', 'run ../shared/bench/setup.sh once (apt-get install wrk)');
+  await waitForQuietMachine();
+  if (options.build) build();
+  const machine = machineInfo();
+  const tmp = tempDir('myapi-storm-');
+  const logFile = path.join(tmp, 'server.log');
+
+  console.error(`== database ${DATABASE}: migrate, 10000 synthetic movies, user ${EMAIL}`);
+  const dsn = await freshDatabase(DATABASE);
+  const env = serverEnv({
+    MYAPI_DATABASE__DSN: dsn,
+    MYAPI_TOKEN_KEY: tokenKey(),
+    MYAPI_LOG_LEVEL: 'info',
+  });
+  myapi(['migrate'], env);
+  myapi(['seed', '--synthetic', '10000'], env);
+  myapi(['create-user', '--name', 'Login Storm', '--email', EMAIL, '--password', PASSWORD], env);
+
+  const server = await startServer({ env, logFile });
+  onCleanup(() => stopProcess(server));
+  const startupMs = await waitReady(server, performance.now());
+  console.error(
+    `== myapi serve: ${server.baseUrl} (pid ${server.pid}, ready in ${fmt(startupMs, 0)} ms, log ${logFile})`,
+  );
+  const token = await getToken(server.baseUrl, EMAIL, PASSWORD);
+
+  const read = (duration, name) =>
+    runWrk({
+      url: server.baseUrl + READ_PATH,
+      script: 'read.lua',
+      args: ['static'],
+      duration,
+      connections: options.connections,
+      token,
+      logFile: path.join(tmp, `wrk-${name}.txt`),
+    });
+
+  if (options.warmup > 0) {
+    console.error(`== warm-up: GET ${READ_PATH} for ${options.warmup} s`);
+    await read(options.warmup, 'warmup');
+  }
+  console.error(
+    `== (a) GET ${READ_PATH} alone: ${options.connections} connections, ${options.duration} s`,
+  );
+  const alone = await read(options.duration, 'a-reads');
+  await sleep(1000);
+  console.error(
+    `== (b) the same GET load + POST /token at ${options.token_connections} connections, ${options.duration} s`,
+  );
+  const [during, storm] = await Promise.all([
+    read(options.duration, 'b-reads'),
+    runWrk({
+      url: `${server.baseUrl}/token`,
+      script: 'token.lua',
+      args: [EMAIL, PASSWORD],
+      duration: options.duration,
+      connections: options.token_connections,
+      logFile: path.join(tmp, 'wrk-b-token.txt'),
+    }),
+  ]);
+
+  await stopProcess(server);
+  const log = summarizeLog(logFile);
+
+  const row = (phase, endpoint, r) => [
+    phase,
+    endpoint,
+    fmt(r.rps, 1),
+    fmt(r.p50_ms),
+    fmt(r.p99_ms),
+    fmt(r.max_ms),
+    r.requests,
+    r.non2xx,
+    r.socket_errors,
+  ];
+  const p99Ratio = during.p99_ms / alone.p99_ms;
+  const rpsRatio = during.rps / alone.rps;
+  console.log(
+    `\nLogin storm: ${machineLine(machine)}\n` +
+      `GET ${READ_PATH} at -c${options.connections}; POST /token at -c${options.token_connections}; ${options.duration} s per phase\n`,
+  );
+  console.log(
+    textTable(
+      [
+        'phase',
+        'endpoint',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'requests',
+        'non-2xx',
+        'socket err',
+      ],
+      [
+        row('(a) reads alone', 'movies_new', alone),
+        row('(b) reads + logins', 'movies_new', during),
+        row('(b) reads + logins', 'token', storm),
+      ],
+      [2, 3, 4, 5, 6, 7, 8],
+    ),
+  );
+  console.log(
+    `POST /token statuses: 200: ${storm.s200}, 503: ${storm.s503} (${storm.s503_retry_after} with Retry-After), other: ${storm.other}`,
+  );
+  console.log(
+    `p99(b)/p99(a) for the reads: ${fmt(p99Ratio, 2)}; req/s(b)/req/s(a): ${fmt(rpsRatio, 2)}`,
+  );
+  const levels = log.counts;
+  console.log(
+    `server log: ${levels.warn} warning(s), ${levels.error + levels.fatal} error(s); statuses ${JSON.stringify(log.statuses)}`,
+  );
+  for (const p of [...log.problems, ...log.other]) console.log(`   ${p}`);
+
+  const out = path.join(RESULTS_DIR, 'login-storm.json');
+  writeJson(out, {
+    ...machine,
+    options,
+    read_path: READ_PATH,
+    server_ready_ms: startupMs,
+    reads_alone: alone,
+    reads_during_logins: during,
+    logins: storm,
+    ratios: { p99_reads_b_over_a: p99Ratio, rps_reads_b_over_a: rpsRatio },
+    server_log: log,
+    logs: tmp,
+  });
+  console.log(`\nwrote ${rel(out)} (server and wrk logs kept in ${tmp})`);
+  const failed = alone.socket_errors + during.socket_errors + alone.non2xx + during.non2xx;
+  return failed > 0 ? 1 : 0;
+}
+
+runMain(main);
