@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { batchedWriter, createLogger } from '../src/backend/logging.js';
+import { LogCapture } from './support/databases.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'myapi-logging-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('logging', () => {
+  it('redacts credentials wherever the application puts them', () => {
+    const capture = new LogCapture();
+    const logger = createLogger('info', capture);
+    logger.info(
+      {
+        password: 'pw-top',
+        access_token: 'tok-top',
+        client_secret: 'cs-top',
+        token_key: 'key-top',
+        body: { password: 'pw-body', client_secret: 'cs-body' },
+        req: { headers: { authorization: 'Bearer tok-header', cookie: 'sid=cookie-value' } },
+      },
+      'with secrets',
+    );
+    const [line] = capture.raw;
+    assert.ok(line);
+    for (const secret of ['pw-', 'tok-', 'cs-', 'key-top', 'cookie-value']) {
+      assert.ok(!line.includes(secret), `${secret} leaked: ${line}`);
+    }
+    assert.equal((line.match(/\[redacted\]/g) ?? []).length, 8);
+  });
+
+  it('writes one event-loop turn of lines at once, in order, before the next turn', async () => {
+    const path = join(dir, 'out.log');
+    const fd = openSync(path, 'w');
+    try {
+      const logger = createLogger('info', batchedWriter(fd));
+      for (let i = 0; i < 500; i++) logger.info({ i }, 'line');
+      assert.equal(readFileSync(path, 'utf8'), '', 'nothing written within the turn');
+      await nextTurn();
+      const lines = readFileSync(path, 'utf8').trim().split('\n');
+      assert.equal(lines.length, 500);
+      assert.deepEqual(
+        lines.map((l) => (JSON.parse(l) as { i: number }).i),
+        Array.from({ length: 500 }, (_, i) => i),
+      );
+    } finally {
+      closeSync(fd);
+    }
+  });
+});
