@@ -2,6 +2,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 
 interface Pending {
+  /** The process the call went to, once sent. */
+  child?: ChildProcess;
+  op: string;
+  args: unknown[];
+  attempt: number;
   resolve(value: unknown): void;
   reject(error: Error): void;
 }
@@ -15,8 +20,8 @@ interface Reply {
 
 /**
  * A child Node process that runs named operations for this one, started on first use at a lower
- * scheduling priority (nice), and started again on the next call if it dies. Calls in flight
- * when it dies fail; none is retried, since an operation may not be safe to repeat.
+ * scheduling priority (nice), and started again if it dies. The operations must be pure (safe to
+ * repeat): a call in flight when the process dies is given once to its successor.
  */
 export class ChildWorker {
   private child: ChildProcess | undefined;
@@ -29,14 +34,33 @@ export class ChildWorker {
   ) {}
 
   call(op: string, args: unknown[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.dispatch({ op, args, attempt: 1, resolve, reject });
+    });
+  }
+
+  private dispatch(call: Pending): void {
     const child = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      // Keep this process alive for the answer, but not for an idle worker.
-      if (this.pending.size === 0) child.channel?.ref();
-      this.pending.set(id, { resolve, reject });
-      child.send({ id, op, args });
+    // Keep this process alive for the answer, but not for an idle worker.
+    if (this.pending.size === 0) child.channel?.ref();
+    this.pending.set(id, { ...call, child });
+    child.send({ id, op: call.op, args: call.args }, (error) => {
+      if (error === null) return;
+      this.pending.delete(id);
+      this.forget(child);
+      this.retry(call, error);
     });
+  }
+
+  private retry(call: Pending, error: Error): void {
+    if (call.attempt >= 2) call.reject(error);
+    else this.dispatch({ ...call, attempt: call.attempt + 1 });
+  }
+
+  private forget(child: ChildProcess): void {
+    if (this.child === child) this.child = undefined;
+    child.kill('SIGKILL');
   }
 
   private start(): ChildProcess {
@@ -60,11 +84,16 @@ export class ChildWorker {
       if (reply.ok) waiting?.resolve(reply.result);
       else waiting?.reject(new Error(reply.error ?? 'failed in the worker process'));
     });
+    // A send to a process that just died reports through send's callback as well.
+    child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       const error = new Error(`the worker process exited (${signal ?? String(code)})`);
-      for (const waiting of this.pending.values()) waiting.reject(error);
-      this.pending.clear();
+      for (const [id, call] of this.pending) {
+        if (call.child !== child) continue;
+        this.pending.delete(id);
+        this.retry(call, error);
+      }
     });
     // Never keep the parent alive on its own: it lives as long as the parent needs it.
     child.unref();
