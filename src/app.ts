@@ -122,11 +122,7 @@ export async function buildApp(options: AppOptions) {
       concurrency:
         settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
       maxQueued: settings.passwords.max_queued,
-      isolated: true,
     },
-  });
-  app.addHook('onClose', async () => {
-    await services.hasher.close();
   });
   for (const router of routers) await app.register(router, { services });
   return app;

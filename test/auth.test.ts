@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
@@ -187,25 +186,6 @@ for (const kind of databaseKinds()) {
       } finally {
         await busy.close();
       }
-    });
-
-    it('hashes in a separate process at lower priority, replaced if it dies', async () => {
-      await token({ username: USER.email, password: USER.password });
-      const hashingProcesses = () =>
-        execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid=,ni=,args='], {
-          encoding: 'utf8',
-        })
-          .split('\n')
-          .filter((line) => line.includes('hash_worker'))
-          .map((line) => line.trim().split(/\s+/).map(String));
-      const workers = hashingProcesses();
-      assert.ok(workers.length >= 1, 'no hashing process');
-      for (const [, nice] of workers) assert.equal(nice, '10');
-
-      // The next login right away: the parent may not have noticed the death yet.
-      for (const [pid] of workers) process.kill(Number(pid), 'SIGKILL');
-      const after = await token({ username: USER.email, password: USER.password });
-      assert.equal(after.statusCode, 200, 'a new hashing process took over');
     });
 
     describe('bearer tokens on protected routes', () => {

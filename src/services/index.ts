@@ -19,7 +19,6 @@ export function createServices(database: Database, options: ServiceOptions) {
   const users = new UserService(context, hasher);
   const tokens = new TokenCodec(options.tokenKey, options.tokenExpireMinutes);
   return {
-    hasher,
     health: new HealthService(database),
     movies: new MovieService(context),
     users,

@@ -1,22 +1,22 @@
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ChildWorker } from '../backend/child_worker.js';
+import argon2 from 'argon2';
+import bcrypt from 'bcrypt';
 import { ConcurrencyLimiter, QueueFullError } from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
-import {
-  passwordAlgorithms,
-  type PasswordOperation,
-  type Verification,
-} from './password_algorithms.js';
 
-export type { Verification } from './password_algorithms.js';
+/** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
+const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+const BCRYPT_PREFIX = /^\$2[aby]\$/;
 
-/** The hashing process runs at this niceness: under contention, reads and the database go first. */
-const HASHING_NICENESS = 10;
-const WORKER_MODULE = fileURLToPath(
-  new URL(`./hash_worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url),
-);
+export interface Verification {
+  ok: boolean;
+  /** The hash is legacy (bcrypt) or weaker than today's setting: store a new one. */
+  needsRehash: boolean;
+}
 
+/**
+ * Hashes with argon2id; verifies argon2 hashes and the bcrypt hashes that passlib wrote for the
+ * FastAPI app, so its users keep their passwords and move to argon2id at their next login.
+ */
 export interface HasherOptions {
   /**
    * Replace bcrypt hashes at login. Off while the FastAPI app still serves the same users
@@ -27,52 +27,22 @@ export interface HasherOptions {
   concurrency?: number;
   /** Hashes allowed to wait; beyond that a login is answered 503 with Retry-After. */
   maxQueued?: number;
-  /**
-   * Hash in a separate, lower-priority process (the server) rather than in this one (the CLI,
-   * which hashes once and exits).
-   */
-  isolated?: boolean;
 }
 
-type Operation<K extends PasswordOperation> = (typeof passwordAlgorithms)[K];
-
-/**
- * Hashes with argon2id; verifies argon2 hashes and the bcrypt hashes that passlib wrote for the
- * FastAPI app, so its users keep their passwords and move to argon2id at their next login.
- * Every hash waits its turn in a bounded queue.
- */
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
   private readonly upgradeLegacy: boolean;
   private readonly limiter: ConcurrencyLimiter;
-  private readonly worker: ChildWorker | undefined;
 
   constructor(options: HasherOptions = {}) {
     this.upgradeLegacy = options.upgradeLegacy ?? true;
-    const concurrency = options.concurrency ?? 1;
-    this.limiter = new ConcurrencyLimiter(concurrency, options.maxQueued ?? 64);
-    this.worker =
-      options.isolated === true
-        ? new ChildWorker(WORKER_MODULE, {
-            niceness: HASHING_NICENESS,
-            // Enough libuv threads in the worker for the hashes we allow at once.
-            env: { UV_THREADPOOL_SIZE: String(Math.max(4, concurrency)) },
-          })
-        : undefined;
+    this.limiter = new ConcurrencyLimiter(options.concurrency ?? 1, options.maxQueued ?? 64);
   }
 
-  /** Runs one hash operation in its turn, here or in the hashing process. */
-  private async run<K extends PasswordOperation>(
-    op: K,
-    ...args: Parameters<Operation<K>>
-  ): Promise<Awaited<ReturnType<Operation<K>>>> {
-    const work = () => {
-      if (this.worker !== undefined) return this.worker.call(op, args);
-      const operation = passwordAlgorithms[op] as (...a: unknown[]) => Promise<unknown>;
-      return operation(...args);
-    };
+  /** Runs one expensive hash operation in its turn, or refuses when too many are waiting. */
+  private async limited<T>(work: () => Promise<T>): Promise<T> {
     try {
-      return (await this.limiter.run(work)) as Awaited<ReturnType<Operation<K>>>;
+      return await this.limiter.run(work);
     } catch (error) {
       if (error instanceof QueueFullError) {
         throw new ServiceUnavailableError('Too many logins at once; retry shortly', error, 1);
@@ -82,11 +52,29 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.run('hash', password);
+    return this.limited(() => argon2.hash(password, ARGON2_OPTIONS));
   }
 
   verify(storedHash: string, password: string): Promise<Verification> {
-    return this.run('verify', storedHash, password, this.upgradeLegacy);
+    return this.limited(() => this.verifyNow(storedHash, password));
+  }
+
+  private async verifyNow(storedHash: string, password: string): Promise<Verification> {
+    if (BCRYPT_PREFIX.test(storedHash)) {
+      // $2y$ (PHP, some passlib setups) is the same algorithm as $2b$, which is all bcrypt reads.
+      const normalized = storedHash.replace(/^\$2y\$/, '$2b$');
+      const ok = await bcrypt.compare(password, normalized);
+      return { ok, needsRehash: ok && this.upgradeLegacy };
+    }
+    if (storedHash.startsWith('$argon2')) {
+      try {
+        const ok = await argon2.verify(storedHash, password);
+        return { ok, needsRehash: ok && argon2.needsRehash(storedHash, ARGON2_OPTIONS) };
+      } catch {
+        return { ok: false, needsRehash: false };
+      }
+    }
+    return { ok: false, needsRehash: false };
   }
 
   /**
@@ -94,12 +82,8 @@ export class PasswordHasher {
    * time does not tell an attacker which emails have accounts.
    */
   async verifyNothing(password: string): Promise<void> {
-    this.dummyHash ??= this.hash('myapi-dummy-password-for-timing');
-    await this.verify(await this.dummyHash, password);
-  }
-
-  /** Stops the hashing process, if there is one. */
-  async close(): Promise<void> {
-    await this.worker?.close();
+    this.dummyHash ??= argon2.hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS);
+    const dummy = await this.dummyHash;
+    await this.limited(() => argon2.verify(dummy, password));
   }
 }
