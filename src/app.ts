@@ -122,6 +122,7 @@ export async function buildApp(options: AppOptions) {
       concurrency:
         settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
       maxQueued: settings.passwords.max_queued,
+      dutyCycle: settings.passwords.duty_cycle,
     },
   });
   for (const router of routers) await app.register(router, { services });

@@ -38,4 +38,23 @@ describe('ConcurrencyLimiter', () => {
     assert.equal(await limiter.run(() => Promise.resolve('after')), 'after');
     assert.equal(limiter.queued, 0);
   });
+
+  it('rests a slot after each task so that it is busy only its duty cycle', async () => {
+    const limiter = new ConcurrencyLimiter(1, 10, 0.5);
+    const started: number[] = [];
+    const begin = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        limiter.run(async () => {
+          started.push(performance.now() - begin);
+          await sleep(20);
+        }),
+      ),
+    );
+    // Each 20 ms task is followed by ~20 ms of rest: starts near 0, 40, 80, 120 ms.
+    for (let i = 1; i < started.length; i++) {
+      const gap = (started[i] ?? 0) - (started[i - 1] ?? 0);
+      assert.ok(gap >= 38, `task ${i} started ${gap.toFixed(1)} ms after the previous one`);
+    }
+  });
 });

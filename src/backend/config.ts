@@ -45,6 +45,12 @@ const SETTINGS = {
       concurrency: Type.Optional(
         Type.Integer({ minimum: 1, maximum: 64, description: 'an integer from 1 to 64' }),
       ),
+      duty_cycle: Type.Number({
+        default: 0.5,
+        minimum: 0.05,
+        maximum: 1,
+        description: 'a number from 0.05 to 1',
+      }),
       max_queued: Type.Integer({
         default: 64,
         minimum: 0,

@@ -15,9 +15,14 @@ export class ConcurrencyLimiter {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
 
+  /**
+   * @param dutyCycle the share of time a slot may be busy: after a task of d ms its slot rests
+   *   d * (1 / dutyCycle - 1) ms, so that 0.5 keeps each slot idle half the time on average.
+   */
   constructor(
     readonly concurrency: number,
     readonly maxQueued: number,
+    readonly dutyCycle = 1,
   ) {}
 
   get queued(): number {
@@ -31,13 +36,23 @@ export class ConcurrencyLimiter {
     } else {
       this.running++;
     }
+    const started = performance.now();
     try {
       return await task();
     } finally {
-      // Hand the slot straight to the next waiter, so `running` never dips below the load.
-      const next = this.waiting.shift();
-      if (next === undefined) this.running--;
-      else next();
+      const rest = (performance.now() - started) * (1 / this.dutyCycle - 1);
+      if (rest >= 1)
+        setTimeout(() => {
+          this.release();
+        }, rest);
+      else this.release();
     }
+  }
+
+  /** Hands the slot straight to the next waiter, so `running` never dips below the load. */
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next === undefined) this.running--;
+    else next();
   }
 }

@@ -27,6 +27,8 @@ export interface HasherOptions {
   concurrency?: number;
   /** Hashes allowed to wait; beyond that a login is answered 503 with Retry-After. */
   maxQueued?: number;
+  /** The share of time each hashing slot may compute; it rests the remainder. */
+  dutyCycle?: number;
 }
 
 export class PasswordHasher {
@@ -36,7 +38,11 @@ export class PasswordHasher {
 
   constructor(options: HasherOptions = {}) {
     this.upgradeLegacy = options.upgradeLegacy ?? true;
-    this.limiter = new ConcurrencyLimiter(options.concurrency ?? 1, options.maxQueued ?? 64);
+    this.limiter = new ConcurrencyLimiter(
+      options.concurrency ?? 1,
+      options.maxQueued ?? 64,
+      options.dutyCycle ?? 1,
+    );
   }
 
   /** Runs one expensive hash operation in its turn, or refuses when too many are waiting. */
