@@ -8,5 +8,3 @@ export const movies = myapiSchema.table('movies', {
   // Both drivers return NUMERIC as a string; mode 'number' makes it the JSON number clients expect.
   rating: numeric('rating', { precision: 2, scale: 1, mode: 'number' }).notNull(),
 });
-
-export type MovieRow = typeof movies.$inferSelect;

@@ -13,6 +13,3 @@ export const users = myapiSchema.table(
   },
   (table) => [index('users_email_lower_idx').on(sql`lower(${table.email})`)],
 );
-
-export type UserRow = typeof users.$inferSelect;
-export type NewUserRow = typeof users.$inferInsert;
