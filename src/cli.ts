@@ -16,8 +16,14 @@ import { MovieService } from './services/movies.js';
 import { PasswordHasher } from './services/passwords.js';
 import { UserService } from './services/users.js';
 
+/** Bad input at the command line. */
+class InputError extends Error {
+  override name = 'InputError';
+}
+
 /** Errors whose message is the whole story for an operator: printed as one line, no stack. */
 const EXPECTED_ERRORS = [
+  InputError,
   AppError,
   ConfigError,
   DatabaseUnavailableError,
@@ -93,7 +99,7 @@ async function passwordFromUser(): Promise<string> {
   if (!process.stdin.isTTY) return readLine(process.stdin);
   const first = await askHidden('Password: ', process.stdin, process.stderr);
   const second = await askHidden('Repeat password: ', process.stdin, process.stderr);
-  if (first !== second) fail('the passwords do not match');
+  if (first !== second) throw new InputError('the passwords do not match');
   return first;
 }
 
@@ -185,14 +191,15 @@ export function buildCli(): Command {
     .requiredOption('--name <name>', "the user's name")
     .requiredOption('--email <email>', 'the email, which is the login name')
     .option('--password <password>', 'the password (omit it to be asked, or pipe it on stdin)')
-    .action((options: { name: string; email: string; password?: string }) =>
-      withReadyDatabase(async (database) => {
-        const password = options.password ?? (await passwordFromUser());
+    .action(async (options: { name: string; email: string; password?: string }) => {
+      // Asked before the database is opened: an embedded one stays free while the user types.
+      const password = options.password ?? (await passwordFromUser());
+      await withReadyDatabase(async (database) => {
         const users = new UserService({ db: database.db }, new PasswordHasher());
         const user = await users.createUser({ name: options.name, email: options.email, password });
         process.stdout.write(`created user ${user.user_id} ${user.name} <${user.email}>\n`);
-      }),
-    );
+      });
+    });
 
   return program;
 }

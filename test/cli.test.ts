@@ -285,6 +285,44 @@ describe('myapi CLI', { concurrency: true }, () => {
       assert.ok(!hash.includes('s3cret-pass'));
       assert.ok(await argon2.verify(hash, 's3cret-pass'), 'the hash is not of "s3cret-pass"');
     });
+    it('create-user on a terminal asks twice without echo, and refuses a mismatch', async () => {
+      // script(1) gives the CLI a real terminal; the answers are typed when each prompt shows.
+      const typeAnswers = (email: string, answers: string[]) =>
+        new Promise<{ code: number | null; output: string }>((resolve) => {
+          const command = [process.execPath, CLI, 'create-user', '--name', 'tty', '--email', email]
+            .map((part) => `'${part}'`)
+            .join(' ');
+          const child = spawn('script', ['-q', '-e', '-c', command, '/dev/null'], {
+            cwd,
+            env: cleanEnv(env),
+          });
+          let output = '';
+          const pending = [...answers];
+          child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+            output += chunk;
+            if (/password: $/i.test(output.trimStart()) && pending.length > 0) {
+              child.stdin.write(`${pending.shift() ?? ''}\r`);
+            }
+          });
+          const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
+          child.on('close', (code) => {
+            clearTimeout(timer);
+            resolve({ code, output });
+          });
+        });
+
+      const typed = await typeAnswers('tty@myapi.com', ['typed-secret-1', 'typed-secret-1']);
+      assert.equal(typed.code, 0, typed.output);
+      assert.match(typed.output, /Password: [\s\S]*Repeat password: [\s\S]*created user/);
+      assert.ok(!typed.output.includes('typed-secret-1'), `echoed: ${typed.output}`);
+      const hash = await storedHash(server.dsn, 'tty@myapi.com');
+      assert.ok(hash !== undefined && (await argon2.verify(hash, 'typed-secret-1')));
+
+      const mismatch = await typeAnswers('tty2@myapi.com', ['one-secret', 'another-secret']);
+      assert.equal(mismatch.code, 1, mismatch.output);
+      assert.match(mismatch.output, /the passwords do not match/);
+      assert.equal(await storedHash(server.dsn, 'tty2@myapi.com'), undefined);
+    });
   });
 
   it('an unreachable database: one line "cannot reach the database", no stack, no password', async () => {
