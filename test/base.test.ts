@@ -17,6 +17,18 @@ class TwoStepService extends AppService {
   }
 }
 
+/** Exposes the hot-read helper, built with or without the driver's array runner. */
+class RecentMovies extends AppCRUD<typeof movies> {
+  readonly since = this.preparedRows(
+    'test_recent_movies',
+    this.db
+      .select()
+      .from(movies)
+      .where(gte(movies.released, sql.placeholder('year')))
+      .orderBy(asc(movies.movie_id)),
+  );
+}
+
 // A set-returning function, columns deliberately in another order than the table's.
 const FIXTURE_FUNCTION = `
   create function myapi.movies_released_between(lo integer, hi integer)
@@ -71,6 +83,21 @@ for (const kind of databaseKinds()) {
       ]);
       assert.equal(typeof rows[0]?.rating, 'number');
       assert.deepEqual(await crud.selectFromFunction('movies_released_between', [1800, 1801]), []);
+    });
+
+    it('runs a prepared hot read the same through the driver in array mode and through Drizzle', async () => {
+      const viaDriver = new RecentMovies(t.database.db, movies, t.database.queryArrays);
+      const viaDrizzle = new RecentMovies(t.database.db, movies);
+      const expected = [
+        { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
+        { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 },
+      ];
+      for (let i = 0; i < 2; i++) {
+        // Twice: the second run uses the statement already prepared on the connection.
+        assert.deepEqual(await viaDriver.since({ year: 1995 }), expected);
+        assert.deepEqual(await viaDrizzle.since({ year: 1995 }), expected);
+      }
+      assert.deepEqual(await viaDriver.since({ year: 2100 }), []);
     });
 
     it('runs CRUD calls inside a service transaction: all of it lands, or none', async () => {

@@ -120,7 +120,7 @@ for (const kind of databaseKinds()) {
         );
         assert.equal(logged.length, 1);
         const err = logged[0]?.err as { stack?: string } | undefined;
-        assert.match(String(err?.stack), /Failed query/);
+        assert.match(String(err?.stack), /relation "myapi.movies" does not exist/);
       } finally {
         await t.database.db.execute(sql`alter table myapi.movies_gone rename to movies`);
       }

@@ -37,8 +37,15 @@ export type Dsn =
   | { kind: 'postgres'; url: string }
   | { kind: 'pglite'; dataDir: string | undefined /* undefined = in memory */ };
 
+/**
+ * Runs SQL as a named prepared statement and returns rows as arrays of driver values: the
+ * shortest path a hot read can take (no per-row objects from the driver or the query builder).
+ */
+export type ArrayQuery = (name: string, text: string, params: unknown[]) => Promise<unknown[][]>;
+
 export interface Database {
   readonly db: AppDb;
+  readonly queryArrays: ArrayQuery;
   /** A description safe to print: never contains a password. */
   readonly label: string;
   readonly dsn: Dsn;
@@ -139,6 +146,10 @@ function poolDatabase(
   const db = drizzlePg({ client: pool, schema }) as unknown as AppDb;
   return {
     db,
+    async queryArrays(name, text, params) {
+      const result = await pool.query<unknown[]>({ name, text, values: params, rowMode: 'array' });
+      return result.rows;
+    },
     label,
     dsn,
     async ping() {
@@ -170,6 +181,10 @@ function inProcessPglite(
   const db = drizzlePglite({ client, schema }) as unknown as AppDb;
   return {
     db,
+    async queryArrays(_name, text, params) {
+      const result = await client.query<unknown[]>(text, params, { rowMode: 'array' });
+      return result.rows;
+    },
     label,
     dsn,
     async ping() {

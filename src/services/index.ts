@@ -14,7 +14,7 @@ export interface ServiceOptions {
 
 /** Every service of the application, built once and handed to the routers and the CLI. */
 export function createServices(database: Database, options: ServiceOptions) {
-  const context = { db: database.db };
+  const context = { db: database.db, queryArrays: database.queryArrays };
   const hasher = new PasswordHasher(options.passwords);
   const users = new UserService(context, hasher);
   const tokens = new TokenCodec(options.tokenKey, options.tokenExpireMinutes);

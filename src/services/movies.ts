@@ -18,18 +18,16 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
    * and PostgreSQL parses and plans it once per connection instead of per request.
    */
   private readonly prepared = {
-    byId: this.db.select().from(movies).where(byId).limit(1).prepare('movies_by_id'),
-    releasedSince: this.db
-      .select()
-      .from(movies)
-      .where(releasedSince)
-      .orderBy(asc(movies.movie_id))
-      .prepare('movies_released_since'),
+    byId: this.preparedRows('movies_by_id', this.db.select().from(movies).where(byId).limit(1)),
+    releasedSince: this.preparedRows(
+      'movies_released_since',
+      this.db.select().from(movies).where(releasedSince).orderBy(asc(movies.movie_id)),
+    ),
   };
 
   async getById(movieId: number, tx?: Executor): Promise<Movie | undefined> {
     if (tx !== undefined) return this.getOne(eq(movies.movie_id, movieId), tx);
-    const [movie] = await this.prepared.byId.execute({ id: movieId });
+    const [movie] = await this.prepared.byId({ id: movieId });
     return movie;
   }
 
@@ -41,7 +39,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
         tx,
       );
     }
-    return this.prepared.releasedSince.execute({ year, rating: minRating });
+    return this.prepared.releasedSince({ year, rating: minRating });
   }
 
   async count(tx?: Executor): Promise<number> {
@@ -90,7 +88,7 @@ export class MovieService extends AppService {
 
   constructor(context: ServiceContext) {
     super(context);
-    this.crud = new MovieCRUD(this.db, movies);
+    this.crud = new MovieCRUD(this.db, movies, context.queryArrays);
   }
 
   async getMovie(movieId: number): Promise<Movie> {
