@@ -17,9 +17,10 @@ export function askHidden(
   output: NodeJS.WriteStream,
 ): Promise<string> {
   return new Promise((resolve, reject) => {
+    // Echo goes off before the prompt shows: an answer typed ahead would otherwise be echoed.
+    input.setRawMode(true);
     output.write(question);
     let answer = '';
-    input.setRawMode(true);
     input.resume();
     input.setEncoding('utf8');
     const finish = (error?: Error) => {
