@@ -113,12 +113,19 @@ function raisedAt(error: Error): string | undefined {
   return frame?.trim().replace(/^at /, '');
 }
 
+/** The innermost error of a `cause` chain: Drizzle and our own errors wrap the driver's. */
+export function rootCause(error: unknown): unknown {
+  let inner = error;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  return inner;
+}
+
 /** The innermost cause's message, on one line: what actually went wrong underneath. */
 function causeOf(error: Error): string | undefined {
-  if (!(error.cause instanceof Error)) return undefined;
-  let inner: Error = error.cause;
-  while (inner.cause instanceof Error) inner = inner.cause;
-  return inner.message.replace(/\s+/g, ' ').trim();
+  const inner = rootCause(error);
+  return inner === error || !(inner instanceof Error)
+    ? undefined
+    : inner.message.replace(/\s+/g, ' ').trim();
 }
 
 function validationErrors(error: FastifyError): FieldError[] {

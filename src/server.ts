@@ -29,14 +29,7 @@ export async function startServer(
       );
     }
     await prepareDatabase(database, logger);
-    const tokenKey = resolveTokenKey(settings, database.dsn, {
-      info: (message) => {
-        logger.info(message);
-      },
-      warn: (message) => {
-        logger.warn(message);
-      },
-    });
+    const tokenKey = resolveTokenKey(settings, database.dsn, logger);
     const app = await buildApp({ settings, database, tokenKey, logger });
     const address = await app.listen({ host: settings.host, port: settings.port });
     const url = address.replace('0.0.0.0', '127.0.0.1');

@@ -11,6 +11,7 @@ import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import pg from 'pg';
 import * as schema from '../models/index.js';
+import { rootCause } from '../exc.js';
 import type { Settings } from './config.js';
 import {
   SOCKET_PORT,
@@ -53,8 +54,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
+/** Where the database layer says what it did on its own (made a key, fell back to one). */
 export interface DatabaseLog {
   info(message: string): void;
+  warn(message: string): void;
 }
 
 /** The database cannot be reached: a 503 for HTTP clients, one line for the CLI. */
@@ -70,8 +73,7 @@ export class DatabaseUnavailableError extends Error {
  * params: ..." with the reason on `cause`; the innermost error is the one that says why.
  */
 function describeCause(cause: unknown): string {
-  let error: unknown = cause;
-  while (error instanceof Error && error.cause instanceof Error) error = error.cause;
+  const error = rootCause(cause);
   if (error instanceof AggregateError && error.errors.length > 0) {
     return describeCause(error.errors[0]);
   }
@@ -204,7 +206,6 @@ export interface OpenOptions {
    */
   role: 'server' | 'tool';
   poolMax?: number;
-  log?: DatabaseLog;
   /** What the lock file says holds the database, shown to a second process. */
   command?: string;
 }
@@ -239,7 +240,6 @@ async function openEmbedded(
   const command = options.command ?? process.argv.slice(1).join(' ');
   const holder = readLockHolder(dataDir);
   if (options.role === 'tool' && holder?.socketDir !== undefined) {
-    options.log?.info(`using the database of the running server (process ${holder.pid})`);
     return checkReachable(socketClient(holder.socketDir, poolMax, label, dsn));
   }
 
@@ -309,11 +309,7 @@ async function shareOverSocket(
 }
 
 /** The secret that signs access tokens: configured, or made once and kept with embedded data. */
-export function resolveTokenKey(
-  settings: Settings,
-  dsn: Dsn,
-  log: { info(message: string): void; warn(message: string): void },
-): string {
+export function resolveTokenKey(settings: Settings, dsn: Dsn, log: DatabaseLog): string {
   if (settings.token_key !== undefined) return settings.token_key;
   if (dsn.kind === 'pglite' && dsn.dataDir !== undefined) {
     const { key, created, path } = embeddedTokenKey(dsn.dataDir);

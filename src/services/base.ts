@@ -40,14 +40,15 @@ export abstract class AppService {
 
 type OrderBy = SQL | PgColumn;
 
-/**
- * The only place that builds queries. Every method takes an optional transaction, and returns
- * plain objects in the table's shape, never a driver row.
- */
 /** A select of whole rows of the table, with `sql.placeholder` parameters. */
 interface PreparableSelect {
   toSQL(): { sql: string; params: unknown[] };
 }
+
+/**
+ * The only place that builds queries. Every method takes an optional transaction, and returns
+ * plain objects in the table's shape, never a driver row.
+ */
 
 export class AppCRUD<TTable extends PgTable> {
   constructor(

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gte, max, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, max, sql, type Placeholder } from 'drizzle-orm';
 import type { Executor } from '../backend/database.js';
 import { DEMO_MOVIES } from '../data/demo_movies.js';
 import { NotFoundError } from '../exc.js';
@@ -6,11 +6,12 @@ import { movies } from '../models/movies.js';
 import type { Movie, NewMoviesQuery } from '../schemas/movies.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
 
-const byId = eq(movies.movie_id, sql.placeholder('id'));
-const releasedSince = and(
-  gte(movies.released, sql.placeholder('year')),
-  gte(movies.rating, sql.placeholder('rating')),
-);
+type Value = number | Placeholder;
+
+/** The filters, for a value now or a placeholder of a prepared statement. */
+const idIs = (id: Value) => eq(movies.movie_id, id);
+const releasedSince = (year: Value, rating: Value) =>
+  and(gte(movies.released, year), gte(movies.rating, rating));
 
 export class MovieCRUD extends AppCRUD<typeof movies> {
   /**
@@ -18,26 +19,33 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
    * and PostgreSQL parses and plans it once per connection instead of per request.
    */
   private readonly prepared = {
-    byId: this.preparedRows('movies_by_id', this.db.select().from(movies).where(byId).limit(1)),
+    byId: this.preparedRows(
+      'movies_by_id',
+      this.db
+        .select()
+        .from(movies)
+        .where(idIs(sql.placeholder('id')))
+        .limit(1),
+    ),
     releasedSince: this.preparedRows(
       'movies_released_since',
-      this.db.select().from(movies).where(releasedSince).orderBy(asc(movies.movie_id)),
+      this.db
+        .select()
+        .from(movies)
+        .where(releasedSince(sql.placeholder('year'), sql.placeholder('rating')))
+        .orderBy(asc(movies.movie_id)),
     ),
   };
 
   async getById(movieId: number, tx?: Executor): Promise<Movie | undefined> {
-    if (tx !== undefined) return this.getOne(eq(movies.movie_id, movieId), tx);
+    if (tx !== undefined) return this.getOne(idIs(movieId), tx);
     const [movie] = await this.prepared.byId({ id: movieId });
     return movie;
   }
 
   releasedSince(year: number, minRating: number, tx?: Executor): Promise<Movie[]> {
     if (tx !== undefined) {
-      return this.getAll(
-        and(gte(movies.released, year), gte(movies.rating, minRating)),
-        [asc(movies.movie_id)],
-        tx,
-      );
+      return this.getAll(releasedSince(year, minRating), [asc(movies.movie_id)], tx);
     }
     return this.prepared.releasedSince({ year, rating: minRating });
   }
