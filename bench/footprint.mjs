@@ -38,6 +38,7 @@ import {
   requireCommand,
   RESULTS_DIR,
   runMain,
+  serverEnv,
   runWrk,
   shortNumber,
   sleep,
@@ -111,13 +112,6 @@ function parseOptions() {
     gc: !values['no-gc'],
     keep_logs: values['keep-logs'],
   };
-}
-
-function serverEnv(settings) {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('MYAPI_')),
-  );
-  return { ...env, ...settings };
 }
 
 const stats = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs) });

@@ -24,6 +24,7 @@ import {
   requireCommand,
   RESULTS_DIR,
   runMain,
+  serverEnv,
   runWrk,
   sleep,
   startServer,
@@ -81,14 +82,6 @@ function parseOptions() {
     warmup: int('warmup', 0),
     build: !values['no-build'],
   };
-}
-
-/** The process environment without MYAPI_* settings, plus the given ones. */
-function serverEnv(settings) {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('MYAPI_')),
-  );
-  return { ...env, ...settings };
 }
 
 async function main() {

@@ -2,26 +2,23 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
 import { ADMIN_DSN, TOKEN_KEY, createServerDatabase } from './support/databases.js';
-import { cleanEnv } from './support/process.js';
+import { CLI, CREATE_USER_ARGS, cleanEnv, USER } from './support/process.js';
 
 /**
  * The `myapi` command as a user runs it: `node dist/cli.js ...` in a directory of its own, with
  * no MYAPI_* variable from the test runner's environment leaking in.
  */
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const PACKAGE_VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   }
 ).version;
-const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
 const STACK_FRAME = '    at ';
 const RUN_TIMEOUT_MS = 30_000;
 
@@ -159,15 +156,7 @@ describe('myapi CLI', { concurrency: true }, () => {
     });
 
     it('create-user before migrate fails with one line telling to run `myapi migrate`', async () => {
-      const result = await cli([
-        'create-user',
-        '--name',
-        USER.name,
-        '--email',
-        USER.email,
-        '--password',
-        USER.password,
-      ]);
+      const result = await cli(CREATE_USER_ARGS);
       const line = assertOneLineFailure(result);
       assert.match(line, /myapi migrate/);
       const [table] = await query<{ name: string | null }>(
@@ -212,15 +201,7 @@ describe('myapi CLI', { concurrency: true }, () => {
     });
 
     it('create-user with --password creates the user and stores an argon2id hash', async () => {
-      const result = await cli([
-        'create-user',
-        '--name',
-        USER.name,
-        '--email',
-        USER.email,
-        '--password',
-        USER.password,
-      ]);
+      const result = await cli(CREATE_USER_ARGS);
       assert.equal(result.code, 0, show(result));
       assert.match(result.stdout, /test_user@myapi\.com/);
       const hash = await storedHash(server.dsn, USER.email);
@@ -231,15 +212,7 @@ describe('myapi CLI', { concurrency: true }, () => {
     });
 
     it('create-user for an existing email fails with one line saying it already exists', async () => {
-      const result = await cli([
-        'create-user',
-        '--name',
-        USER.name,
-        '--email',
-        USER.email,
-        '--password',
-        USER.password,
-      ]);
+      const result = await cli(CREATE_USER_ARGS);
       const line = assertOneLineFailure(result);
       assert.match(line, /already exists/);
       const [row] = await query<{ n: number }>(
@@ -326,16 +299,13 @@ describe('myapi CLI', { concurrency: true }, () => {
   });
 
   it('an unreachable database: one line "cannot reach the database", no stack, no password', async () => {
-    const result = await run(
-      ['create-user', '--name', USER.name, '--email', USER.email, '--password', USER.password],
-      {
-        cwd: tempDir(),
-        env: {
-          MYAPI_DATABASE__DSN: 'postgresql://postgres:supersecret@127.0.0.1:1/x',
-          MYAPI_TOKEN_KEY: TOKEN_KEY,
-        },
+    const result = await run(CREATE_USER_ARGS, {
+      cwd: tempDir(),
+      env: {
+        MYAPI_DATABASE__DSN: 'postgresql://postgres:supersecret@127.0.0.1:1/x',
+        MYAPI_TOKEN_KEY: TOKEN_KEY,
       },
-    );
+    });
     assert.ok(!`${result.stdout}${result.stderr}`.includes('supersecret'), show(result));
     const line = assertOneLineFailure(result);
     assert.match(line, /cannot reach the database/);
@@ -370,20 +340,14 @@ describe('myapi CLI', { concurrency: true }, () => {
 
   it('embedded mode: create-user with no server makes ./.myapi/pgdata, migrates, and seed is idempotent', async () => {
     const cwd = tempDir();
-    const created = await run(
-      ['create-user', '--name', USER.name, '--email', USER.email, '--password', USER.password],
-      { cwd },
-    );
+    const created = await run(CREATE_USER_ARGS, { cwd });
     assert.equal(created.code, 0, show(created));
     assert.match(created.stdout, /test_user@myapi\.com/);
     const dataDir = join(cwd, '.myapi', 'pgdata');
     assert.ok(existsSync(dataDir), 'no ./.myapi/pgdata');
     assert.ok(!existsSync(join(dataDir, 'myapi.lock')), 'the lock outlived the command');
 
-    const again = await run(
-      ['create-user', '--name', USER.name, '--email', USER.email, '--password', USER.password],
-      { cwd },
-    );
+    const again = await run(CREATE_USER_ARGS, { cwd });
     assert.match(assertOneLineFailure(again), /already exists/);
 
     const total = (result: RunResult) => /; (\d+) movies in /.exec(result.stdout)?.[1];

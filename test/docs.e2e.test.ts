@@ -15,12 +15,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+import { CLI, CREATE_USER_ARGS, USER } from './support/process.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const READY_TIMEOUT_MS = 30_000;
 const UI_TIMEOUT_MS = 15_000;
@@ -134,20 +132,11 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
       await waitUntilReady(child);
 
       // As a user does: a second process while the server holds the embedded database.
-      const created = await run(
-        process.execPath,
-        [
-          CLI,
-          'create-user',
-          '--name',
-          USER.name,
-          '--email',
-          USER.email,
-          '--password',
-          USER.password,
-        ],
-        { cwd: workDir, env, timeout: 30_000 },
-      );
+      const created = await run(process.execPath, [CLI, ...CREATE_USER_ARGS], {
+        cwd: workDir,
+        env,
+        timeout: 30_000,
+      });
       assert.match(created.stdout, new RegExp(`created user \\d+ ${USER.name} <${USER.email}>`));
 
       browser = await chromium.launch({

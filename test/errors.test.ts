@@ -1,17 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { createTestApp, databaseKinds, type TestApp } from './support/databases.js';
-import { login, seedTutorial } from './support/http.js';
+import { databaseKinds, type TestApp } from './support/databases.js';
+import { tutorialApp } from './support/http.js';
 
 for (const kind of databaseKinds()) {
   describe(`errors, logs and operations (${kind})`, () => {
     let t: TestApp;
     let authorization: string;
     before(async () => {
-      t = await createTestApp(kind);
-      await seedTutorial(t);
-      authorization = `Bearer ${await login(t.app)}`;
+      ({ t, authorization } = await tutorialApp(kind));
     });
     after(async () => {
       await t.close();

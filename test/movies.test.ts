@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
-import { createTestApp, databaseKinds, type TestApp } from './support/databases.js';
-import { login, seedTutorial } from './support/http.js';
+import { databaseKinds, type TestApp } from './support/databases.js';
+import { tutorialApp } from './support/http.js';
 
 const TUTORIAL_RESULT = [
   { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
@@ -14,9 +14,7 @@ for (const kind of databaseKinds()) {
     let t: TestApp;
     let authorization: string;
     before(async () => {
-      t = await createTestApp(kind);
-      await seedTutorial(t);
-      authorization = `Bearer ${await login(t.app)}`;
+      ({ t, authorization } = await tutorialApp(kind));
     });
     after(async () => {
       await t.close();

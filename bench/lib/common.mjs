@@ -527,6 +527,14 @@ export function shortNumber(v) {
 export const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'];
 
 /** A new directory under the OS temp dir (outside the project tree). */
+/** The process environment without MYAPI_* settings, plus the given ones. */
+export function serverEnv(settings) {
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.toUpperCase().startsWith('MYAPI_')),
+  );
+  return { ...env, ...settings };
+}
+
 export function tempDir(prefix) {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -2,7 +2,7 @@ import type { App } from '../../src/app.js';
 import { MovieService } from '../../src/services/movies.js';
 import { PasswordHasher } from '../../src/services/passwords.js';
 import { UserService } from '../../src/services/users.js';
-import type { TestApp } from './databases.js';
+import { createTestApp, type DatabaseKind, type TestApp } from './databases.js';
 
 export const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
 
@@ -32,4 +32,13 @@ export function form(fields: Record<string, string>) {
     payload: new URLSearchParams(fields).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
   };
+}
+
+/** An app with the tutorial's user and movies, and that user's Authorization header. */
+export async function tutorialApp(
+  kind: DatabaseKind,
+): Promise<{ t: TestApp; authorization: string }> {
+  const t = await createTestApp(kind);
+  await seedTutorial(t);
+  return { t, authorization: `Bearer ${await login(t.app)}` };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
+import { USER } from './http.js';
 
 /**
  * `myapi` as a user runs it: `node dist/cli.js ...` subprocesses in directories of their own,
@@ -13,7 +14,18 @@ import { after } from 'node:test';
  */
 
 export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-export const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
+export { USER } from './http.js';
+
+/** `myapi create-user` for the tutorial's user, as the tutorial runs it. */
+export const CREATE_USER_ARGS = [
+  'create-user',
+  '--name',
+  USER.name,
+  '--email',
+  USER.email,
+  '--password',
+  USER.password,
+];
 export const WRONG_PASSWORD = 'not-the-password-42';
 export const TUTORIAL_MOVIES = [
   { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
@@ -247,11 +259,7 @@ export async function newMovies(
 }
 
 export async function createUser(cwd: string, env: Record<string, string> = {}): Promise<void> {
-  const { exit, proc } = await runCli(
-    ['create-user', '--name', USER.name, '--email', USER.email, '--password', USER.password],
-    cwd,
-    env,
-  );
+  const { exit, proc } = await runCli(CREATE_USER_ARGS, cwd, env);
   assert.equal(exit.code, 0, proc.show());
 }
 
