@@ -24,3 +24,18 @@ export const Tags = {
 } as const;
 
 export const OAUTH2_SCHEME = 'OAuth2PasswordBearer';
+
+/** The OAuth2 scopes an access token may carry; a route declares the ones it needs. */
+export const Scopes = {
+  moviesRead: 'movies:read',
+  moviesWrite: 'movies:write',
+  usersAdmin: 'users:admin',
+} as const;
+export type Scope = (typeof Scopes)[keyof typeof Scopes];
+
+/** What each scope allows, for the OpenAPI document (Swagger UI's Authorize dialog). */
+export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
+  'movies:read': 'Read the movie catalogue',
+  'movies:write': 'Add, change and delete movies',
+  'users:admin': 'Manage user accounts',
+};

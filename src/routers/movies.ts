@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Tags } from '../const.js';
+import { Scopes, Tags } from '../const.js';
 import {
   MovieIdParamsSchema,
   MovieIdQuerySchema,
@@ -8,7 +8,7 @@ import {
 } from '../schemas/movies.js';
 import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
-import { BEARER_SECURITY, requireBearer } from './deps.js';
+import { bearerSecurity, requireScopes } from './deps.js';
 
 const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
 
@@ -16,8 +16,8 @@ export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
   app,
   { services },
 ) => {
-  app.addHook('onRequest', requireBearer(services.auth));
-  const common = { tags: [Tags.movies], security: BEARER_SECURITY };
+  app.addHook('onRequest', requireScopes(services.auth, Scopes.moviesRead));
+  const common = { tags: [Tags.movies], security: bearerSecurity(Scopes.moviesRead) };
 
   app.get(
     '/movies/',
