@@ -1,0 +1,13 @@
+import { integer, text, timestamp } from 'drizzle-orm/pg-core';
+import { myapiSchema } from './base.js';
+
+/**
+ * Failed-login counters for the brute-force throttle, shared by every process on the database.
+ * `key` is a hash of the kind (account, address, or the pair) and its value.
+ */
+export const loginFailures = myapiSchema.table('login_failures', {
+  key: text('key').primaryKey(),
+  failures: integer('failures').notNull(),
+  last_failed_at: timestamp('last_failed_at', { withTimezone: true }).notNull(),
+  blocked_until: timestamp('blocked_until', { withTimezone: true }).notNull(),
+});
