@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { queryRows, type Executor } from '../backend/database.js';
 import { loginFailures } from '../models/login_failures.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
@@ -13,9 +13,14 @@ import { AppCRUD, AppService, type ServiceContext } from './base.js';
  *   spread over many addresses are slowed without ever locking the real user out;
  * - the address, for any account: many free failures (offices behind one NAT), then a delay.
  *
- * An attempt is counted as a failure before the password is checked (`begin`) and the count is
- * undone when it was right (`succeeded`), so a burst of parallel guesses cannot slip past the
- * check before the first failure is recorded.
+ * A counter that already holds a failure counts the next attempt before the password is checked
+ * (`begin`), undone when it was right (`succeeded`), so once guessing has started a burst of
+ * parallel guesses cannot slip past the check. A clean counter counts only a real failure
+ * (`failed`): a client logging in many times at once with the right password is never refused.
+ *
+ * A pair that logged in successfully is remembered for KNOWN_PAIR_DAYS and is exempt from the
+ * account's block: guesses spread over many addresses slow the account for strangers, but the
+ * real user's own browser or office still gets in, however the attacker times the guesses.
  */
 
 export interface ThrottleRule {
@@ -33,7 +38,18 @@ export interface ThrottleOptions {
   resetAfterSeconds?: number;
 }
 
-export type ThrottleDecision = { allowed: true } | { allowed: false; retryAfterSeconds: number };
+/** The counters of one attempt, and which of them `begin` already counted. */
+export interface LoginAttempt {
+  readonly known: string;
+  readonly pair: string;
+  readonly account: string;
+  readonly address: string;
+  readonly counted: readonly string[];
+}
+
+export type ThrottleDecision =
+  | { allowed: true; attempt: LoginAttempt }
+  | { allowed: false; retryAfterSeconds: number };
 
 export const DEFAULT_THROTTLE: Required<ThrottleOptions> = {
   pair: { freeFailures: 5, maxDelaySeconds: 900 },
@@ -41,6 +57,9 @@ export const DEFAULT_THROTTLE: Required<ThrottleOptions> = {
   address: { freeFailures: 100, maxDelaySeconds: 900 },
   resetAfterSeconds: 3600,
 };
+
+/** How long a successful account+address pair stays exempt from the account's block. */
+const KNOWN_PAIR_DAYS = 30;
 
 /** How often one process deletes expired counters, and how many at most each time. */
 const PRUNE_INTERVAL_MS = 60_000;
@@ -139,6 +158,26 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   }
 
   /**
+   * Marks a pair as known until `days` from now. The row lives in the same table under its own
+   * key kind: `blocked_until` is when the mark expires (prune keeps rows until then).
+   */
+  async markKnown(key: string, days: number, tx?: Executor): Promise<void> {
+    const until = sql`now() + make_interval(days => ${days})`;
+    await this.on(tx)
+      .insert(loginFailures)
+      .values({ key, failures: 0, last_failed_at: sql`now()`, blocked_until: until })
+      .onConflictDoUpdate({ target: loginFailures.key, set: { blocked_until: until } });
+  }
+
+  async isKnown(key: string, tx?: Executor): Promise<boolean> {
+    const rows = await this.on(tx)
+      .select({ key: loginFailures.key })
+      .from(loginFailures)
+      .where(and(eq(loginFailures.key, key), sql`${loginFailures.blocked_until} > now()`));
+    return rows.length > 0;
+  }
+
+  /**
    * Deletes up to `limit` counters whose last failure is older than the reset window and that
    * are not blocked: they would count from zero anyway. SKIP LOCKED: never waits for a login, and
    * two processes pruning at once take different rows. Returns how many went.
@@ -159,7 +198,7 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   }
 }
 
-function counterKey(kind: 'pair' | 'account' | 'address', value: string): string {
+function counterKey(kind: 'pair' | 'account' | 'address' | 'known', value: string): string {
   return createHash('sha256').update(`${kind}:${value}`).digest('hex');
 }
 
@@ -202,56 +241,82 @@ export class LoginThrottle extends AppService {
   }
 
   private keys(account: string, address: string) {
+    const pair = `${account}\n${address}`;
     return {
-      pair: counterKey('pair', `${account}\n${address}`),
+      pair: counterKey('pair', pair),
       account: counterKey('account', account),
       address: counterKey('address', address),
+      known: counterKey('known', pair),
     };
   }
 
   /**
-   * Before checking a password: refused while any of the three counters is blocked (nothing is
-   * counted then), otherwise allowed and already counted as a failure on all three.
-   * `account` is the normalised (trimmed, lowercased) username as given, known or not.
+   * Before checking a password: refused while one of the three counters is blocked (nothing is
+   * counted then; a known pair ignores the account's block), otherwise allowed, and counted
+   * already on every counter that holds failures. `account` is the normalised (trimmed,
+   * lowercased) username as given, whether or not such a user exists.
    */
   async begin(account: string, address: string): Promise<ThrottleDecision> {
     const keys = this.keys(account, address);
-    const ruleOf = new Map<string, ThrottleRule>([
-      [keys.pair, this.rules.pair],
-      [keys.account, this.rules.account],
-      [keys.address, this.rules.address],
-    ]);
+    const ruleOf = this.ruleOf(keys);
+    const known = await this.crud.isKnown(keys.known);
     const decision = await this.transaction(async (tx): Promise<ThrottleDecision> => {
       const counters = await this.crud.lockCounters([...ruleOf.keys()], this.resetAfterSeconds, tx);
-      const wait = Math.max(0, ...counters.map((c) => c.waitSeconds));
+      const binding = counters.filter((c) => !(known && c.key === keys.account));
+      const wait = Math.max(0, ...binding.map((c) => c.waitSeconds));
       if (wait > 0) return { allowed: false, retryAfterSeconds: Math.max(1, wait) };
-      await this.crud.recordFailures(
-        counters.map((c) => {
-          const rule = ruleOf.get(c.key);
-          if (rule === undefined) throw new Error('throttle counter for an unknown key');
-          const failures = c.failures + 1;
-          return { key: c.key, failures, delaySeconds: delayAfter(rule, failures) };
-        }),
-        tx,
-      );
-      return { allowed: true };
+      const suspicious = counters.filter((c) => c.failures > 0);
+      await this.crud.recordFailures(this.counts(suspicious, ruleOf), tx);
+      const counted = suspicious.map((c) => c.key);
+      return { allowed: true, attempt: { ...keys, counted } };
     });
     await this.pruneNowAndThen();
     return decision;
   }
 
-  /**
-   * The password was right: the pair starts clean, and the account and address counters lose
-   * the failure `begin` counted. A block that counting set on the account or address stays:
-   * undoing it could lift a block another attempt earned meanwhile (the account's block may
-   * have ended during the password check and been renewed by an attacker), it is bounded by the
-   * rule's max delay, and it holds back other clients, not the one that just signed in.
-   */
-  async succeeded(account: string, address: string): Promise<void> {
-    const keys = this.keys(account, address);
-    await this.transaction((tx) =>
-      this.crud.undoFailure(keys.pair, [keys.account, keys.address], tx),
+  /** The password was wrong (or the user unknown): count it where `begin` did not. */
+  async failed(attempt: LoginAttempt): Promise<void> {
+    const keys = [attempt.pair, attempt.account, attempt.address].filter(
+      (key) => !attempt.counted.includes(key),
     );
+    if (keys.length === 0) return;
+    const ruleOf = this.ruleOf(attempt);
+    await this.transaction(async (tx) => {
+      const counters = await this.crud.lockCounters(keys, this.resetAfterSeconds, tx);
+      await this.crud.recordFailures(this.counts(counters, ruleOf), tx);
+    });
+  }
+
+  /**
+   * The password was right: the pair starts clean and is known from now on, and the account
+   * and address counters lose the failure `begin` counted. A block that counting set on the
+   * account or address stays: undoing it could lift a block another attempt earned meanwhile,
+   * it is bounded by the rule's max delay, and it holds back other clients, not this one.
+   */
+  async succeeded(attempt: LoginAttempt): Promise<void> {
+    const undo = [attempt.account, attempt.address].filter((key) => attempt.counted.includes(key));
+    await this.transaction(async (tx) => {
+      await this.crud.undoFailure(attempt.pair, undo, tx);
+      await this.crud.markKnown(attempt.known, KNOWN_PAIR_DAYS, tx);
+    });
+  }
+
+  private ruleOf(keys: { pair: string; account: string; address: string }) {
+    return new Map<string, ThrottleRule>([
+      [keys.pair, this.rules.pair],
+      [keys.account, this.rules.account],
+      [keys.address, this.rules.address],
+    ]);
+  }
+
+  /** One more failure on each counter, with the delay its rule sets for that many. */
+  private counts(counters: readonly FailureCounter[], ruleOf: Map<string, ThrottleRule>) {
+    return counters.map((c) => {
+      const rule = ruleOf.get(c.key);
+      if (rule === undefined) throw new Error('throttle counter for an unknown key');
+      const failures = c.failures + 1;
+      return { key: c.key, failures, delaySeconds: delayAfter(rule, failures) };
+    });
   }
 
   /** At most once a minute per process, a bounded delete of expired counters; never fails a login. */
