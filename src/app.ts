@@ -12,13 +12,22 @@ import type { Database } from './backend/database.js';
 import { isDatabaseUnavailable } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
-import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
+import {
+  APP_NAME,
+  DOCS_PATH,
+  OAUTH2_SCHEME,
+  OPENAPI_PATH,
+  SCOPE_DESCRIPTIONS,
+  TOKEN_URL,
+  Tags,
+} from './const.js';
 import { errorHandler, notFoundHandler, ServiceUnavailableError } from './exc.js';
 import { routers } from './routers/index.js';
 import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
-import { createServices } from './services/index.js';
+import { UserSchema } from './schemas/users.js';
+import { createServices, type AccountOptions } from './services/index.js';
 
 export const VERSION = (
   JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -42,11 +51,45 @@ function requestId(request: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+/** The account settings as the services take them; the CLI builds its account tools with it. */
+export function accountOptions(settings: Settings): AccountOptions {
+  return {
+    refreshExpireDays: settings.refresh_token_expire_days,
+    recheckSeconds: settings.token_recheck_seconds,
+    passwordMinLength: settings.passwords.min_length,
+    passwords: {
+      upgradeLegacy: settings.passwords.upgrade_legacy,
+      // Half the cores (at least one) hash; the rest keep serving reads and the database.
+      concurrency:
+        settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+      maxQueued: settings.passwords.max_queued,
+      dutyCycle: settings.passwords.duty_cycle,
+    },
+  };
+}
+
+/** Fastify's trustProxy from MYAPI_TRUST_PROXY: which X-Forwarded-For hops give request.ip. */
+function trustProxy(
+  value: string,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'true' || value === 'false') return value === 'true';
+  if (/^[0-9]+$/.test(value)) {
+    const hops = Number(value);
+    return (_address, hop) => hop < hops;
+  }
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
 export async function buildApp(options: AppOptions) {
   const { settings, database, tokenKey } = options;
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: requestId,
+    // Behind a proxy every client has the proxy's address; the login throttle needs the real one.
+    trustProxy: trustProxy(settings.trust_proxy),
     logController: new AccessLog(),
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -67,6 +110,7 @@ export async function buildApp(options: AppOptions) {
   app.addSchema(ProblemSchema);
   app.addSchema(MovieSchema);
   app.addSchema(TokenSchema);
+  app.addSchema(UserSchema);
 
   await app.register(formbody);
   await app.register(swagger, {
@@ -80,15 +124,18 @@ export async function buildApp(options: AppOptions) {
           'and password (client id and secret stay empty), then try the Movies routes.',
       },
       tags: [
-        { name: Tags.auth, description: 'OAuth2 password grant' },
+        { name: Tags.auth, description: 'OAuth2 password and refresh grants, and logout' },
         { name: Tags.movies, description: 'The movie catalogue (bearer token required)' },
+        { name: Tags.users, description: 'Your account, and user administration (users:admin)' },
         { name: Tags.operations, description: 'Liveness and readiness probes' },
       ],
       components: {
         securitySchemes: {
           [OAUTH2_SCHEME]: {
             type: 'oauth2',
-            flows: { password: { tokenUrl: TOKEN_URL, scopes: {} } },
+            flows: {
+              password: { tokenUrl: TOKEN_URL, refreshUrl: TOKEN_URL, scopes: SCOPE_DESCRIPTIONS },
+            },
           },
         },
       },
@@ -116,14 +163,7 @@ export async function buildApp(options: AppOptions) {
   const services = createServices(database, {
     tokenKey,
     tokenExpireMinutes: settings.token_expire_minutes,
-    passwords: {
-      upgradeLegacy: settings.passwords.upgrade_legacy,
-      // Half the cores (at least one) hash; the rest keep serving reads and the database.
-      concurrency:
-        settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
-      maxQueued: settings.passwords.max_queued,
-      dutyCycle: settings.passwords.duty_cycle,
-    },
+    ...accountOptions(settings),
   });
   for (const router of routers) await app.register(router, { services });
   return app;

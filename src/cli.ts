@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
 import { Command, InvalidArgumentError } from 'commander';
-import { VERSION } from './app.js';
-import { ConfigError, loadSettings, type LoadOptions } from './backend/config.js';
+import { accountOptions, VERSION } from './app.js';
+import { ConfigError, loadSettings, type LoadOptions, type Settings } from './backend/config.js';
 import { migrate, openDatabase, type Database } from './backend/database.js';
 import { DatabaseInUseError } from './backend/embedded.js';
 import { createLogger } from './backend/logging.js';
@@ -13,8 +13,8 @@ import { AppError } from './exc.js';
 import { closeOnSignals, startServer } from './server.js';
 import { parseWorkers, superviseWorkers, WorkersError } from './cluster.js';
 import { MovieService } from './services/movies.js';
-import { PasswordHasher } from './services/passwords.js';
-import { UserService } from './services/users.js';
+import { createAccountServices } from './services/index.js';
+import { USERS_PAGE_MAX, type UserUpdate } from './schemas/users.js';
 
 /** Bad input at the command line. */
 class InputError extends Error {
@@ -51,7 +51,9 @@ function settingsFrom(options: LoadOptions = {}) {
 }
 
 /** Opens the configured database for a one-off command (through a running server if need be). */
-async function withDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
+async function withDatabase<T>(
+  work: (database: Database, settings: Settings) => Promise<T>,
+): Promise<T> {
   const settings = settingsFrom();
   const database = await openDatabase(settings, {
     role: 'tool',
@@ -59,19 +61,43 @@ async function withDatabase<T>(work: (database: Database) => Promise<T>): Promis
     command: `myapi ${process.argv.slice(2, 3).join(' ')}`,
   });
   try {
-    return await work(database);
+    return await work(database, settings);
   } finally {
     await database.close();
   }
 }
 
 /** Commands that use tables: the embedded database migrates itself, a server must be migrated. */
-function withReadyDatabase<T>(work: (database: Database) => Promise<T>): Promise<T> {
-  return withDatabase(async (database) => {
+function withReadyDatabase<T>(
+  work: (database: Database, settings: Settings) => Promise<T>,
+): Promise<T> {
+  return withDatabase(async (database, settings) => {
     await prepareDatabase(database, createLogger('warn', process.stderr));
-    return work(database);
+    return work(database, settings);
   });
 }
+
+/** The account services on the configured database, for the user commands. */
+function withAccounts<T>(
+  work: (accounts: ReturnType<typeof createAccountServices>) => Promise<T>,
+): Promise<T> {
+  return withReadyDatabase((database, settings) =>
+    // Full speed: an operator waits for this hash, and no requests compete with it here.
+    work(
+      createAccountServices({ db: database.db }, { ...accountOptions(settings), passwords: {} }),
+    ),
+  );
+}
+
+/** The CLI is an operator's tool: a weak password is worth a warning, not a refusal. */
+function warnIfWeak(problems: string[]): void {
+  for (const problem of problems) {
+    process.stderr.write(`myapi: warning: ${problem} (the HTTP API would refuse it)\n`);
+  }
+}
+
+const yesNo = (value: boolean) => (value ? 'yes' : 'no');
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
 
 function positiveInteger(value: string): number {
   if (!/^[0-9]+$/.test(value) || Number(value) < 1 || Number(value) > 100_000_000) {
@@ -191,15 +217,96 @@ export function buildCli(): Command {
     .requiredOption('--name <name>', "the user's name")
     .requiredOption('--email <email>', 'the email, which is the login name')
     .option('--password <password>', 'the password (omit it to be asked, or pipe it on stdin)')
-    .action(async (options: { name: string; email: string; password?: string }) => {
+    .option('--admin', 'make the user a superuser (movies:write and users:admin)', false)
+    .action(async (options: { name: string; email: string; password?: string; admin: boolean }) => {
       // Asked before the database is opened: an embedded one stays free while the user types.
       const password = options.password ?? (await passwordFromUser());
-      await withReadyDatabase(async (database) => {
-        const users = new UserService({ db: database.db }, new PasswordHasher());
-        const user = await users.createUser({ name: options.name, email: options.email, password });
-        process.stdout.write(`created user ${user.user_id} ${user.name} <${user.email}>\n`);
+      await withAccounts(async ({ users }) => {
+        warnIfWeak(users.passwordProblems(password, options));
+        const user = await users.createUser({
+          name: options.name,
+          email: options.email,
+          password,
+          is_superuser: options.admin,
+        });
+        const role = user.is_superuser ? ' (superuser)' : '';
+        process.stdout.write(`created user ${user.user_id} ${user.name} <${user.email}>${role}\n`);
       });
     });
+
+  const usersCommand = program.command('users').description('list and manage user accounts');
+
+  usersCommand
+    .command('list')
+    .description('list every user: id, email, name, status and role')
+    .action(() =>
+      withAccounts(async ({ users }) => {
+        process.stdout.write('user_id\temail\tname\tactive\tsuperuser\n');
+        let after: number | undefined;
+        do {
+          const page = await users.list({ limit: USERS_PAGE_MAX, after });
+          for (const user of page.users) {
+            process.stdout.write(
+              `${user.user_id}\t${user.email}\t${user.name}\t${yesNo(user.is_active)}\t${yesNo(user.is_superuser)}\n`,
+            );
+          }
+          after = page.next;
+        } while (after !== undefined);
+      }),
+    );
+
+  usersCommand
+    .command('set-password')
+    .description("set a user's password (ends all of the user's logins)")
+    .argument('<email>', 'the user')
+    .option('--password <password>', 'the new password (omit it to be asked, or pipe it on stdin)')
+    .action(async (email: string, options: { password?: string }) => {
+      const password = options.password ?? (await passwordFromUser());
+      await withAccounts(async ({ users }) => {
+        const user = await users.getByEmail(email);
+        const { revokedSessions } = await users.setPassword(user.user_id, password);
+        warnIfWeak(users.passwordProblems(password, user));
+        process.stdout.write(
+          `password changed for ${user.email}; ${plural(revokedSessions, 'login')} ended\n`,
+        );
+      });
+    });
+
+  const changes: [string, string, UserUpdate, string][] = [
+    ['activate', 'let a disabled user log in again', { is_active: true }, 'activated'],
+    [
+      'deactivate',
+      "disable a user: logins refused, the user's tokens stop working",
+      { is_active: false },
+      'deactivated',
+    ],
+    ['promote', 'make a user a superuser', { is_superuser: true }, 'promoted to superuser'],
+    ['demote', 'make a superuser a regular user', { is_superuser: false }, 'demoted'],
+  ];
+  for (const [name, description, change, done] of changes) {
+    usersCommand
+      .command(name)
+      .description(description)
+      .argument('<email>', 'the user')
+      .action((email: string) =>
+        withAccounts(async ({ users }) => {
+          const user = await users.update((await users.getByEmail(email)).user_id, change);
+          process.stdout.write(`${user.email} ${done}\n`);
+        }),
+      );
+  }
+
+  usersCommand
+    .command('delete')
+    .description('delete a user and all of their logins')
+    .argument('<email>', 'the user')
+    .action((email: string) =>
+      withAccounts(async ({ users }) => {
+        const user = await users.getByEmail(email);
+        await users.delete(user.user_id);
+        process.stdout.write(`deleted user ${user.user_id} <${user.email}>\n`);
+      }),
+    );
 
   return program;
 }

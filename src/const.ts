@@ -4,6 +4,8 @@ export const APP_NAME = 'myapi';
 
 /** The OAuth2 token endpoint; Swagger UI's Authorize dialog posts the password grant here. */
 export const TOKEN_URL = '/token';
+/** RFC 7009 token revocation: logging out. */
+export const REVOKE_URL = '/token/revoke';
 
 /** Issuer and audience of our access tokens: a token minted for another service is refused. */
 export const TOKEN_ISSUER = 'myapi';
@@ -20,6 +22,7 @@ export const OPENAPI_PATH = '/openapi.json';
 export const Tags = {
   auth: 'Authentication',
   movies: 'Movies',
+  users: 'Users',
   operations: 'Operations',
 } as const;
 

@@ -8,6 +8,8 @@ export class AppError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
+  /** A security event (token replay, say) that operators must see: logged at warn, not info. */
+  readonly alert: SecurityAlert | undefined;
 
   constructor(
     status: number,
@@ -16,6 +18,7 @@ export class AppError extends Error {
       headers?: Record<string, string>;
       extra?: Record<string, unknown>;
       cause?: unknown;
+      alert?: SecurityAlert;
     } = {},
   ) {
     super(detail, { cause: options.cause });
@@ -23,7 +26,14 @@ export class AppError extends Error {
     this.status = status;
     this.headers = options.headers ?? {};
     this.extra = options.extra ?? {};
+    this.alert = options.alert;
   }
+}
+
+/** What a security alert logs: a message and identifiers, never a token or a password. */
+export interface SecurityAlert {
+  message: string;
+  fields: Record<string, string | number>;
 }
 
 export class NotFoundError extends AppError {
@@ -58,16 +68,54 @@ export class UnauthorizedError extends AppError {
   }
 }
 
+/**
+ * A valid token without a scope the route needs (RFC 6750 section 3.1): 403, and the header
+ * names every scope the route requires so a client knows what to ask for.
+ */
+export class InsufficientScopeError extends AppError {
+  constructor(required: readonly string[]) {
+    const scope = required.join(' ');
+    const detail = `This request needs the scope ${scope}`;
+    super(403, detail, {
+      extra: { error: 'insufficient_scope', scope },
+      headers: {
+        'www-authenticate': `Bearer error="insufficient_scope", scope="${scope}", error_description="${detail}"`,
+      },
+    });
+  }
+}
+
+export class ForbiddenError extends AppError {
+  constructor(detail: string) {
+    super(403, detail);
+  }
+}
+
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_grant'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  // RFC 8628's registered code for "too fast": the brute-force throttle's answer, with Retry-After.
+  | 'slow_down';
+
 /** Token endpoint errors (RFC 6749 section 5.2), carrying the standard `error` code. */
 export class OAuthError extends AppError {
   constructor(
-    status: 400 | 401,
-    error: 'invalid_request' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope',
+    status: 400 | 401 | 429,
+    error: OAuthErrorCode,
     detail: string,
+    options: { retryAfterSeconds?: number; alert?: SecurityAlert } = {},
   ) {
+    const headers: Record<string, string> = {};
+    if (status === 401) headers['www-authenticate'] = 'Bearer';
+    if (options.retryAfterSeconds !== undefined) {
+      headers['retry-after'] = String(options.retryAfterSeconds);
+    }
     super(status, detail, {
       extra: { error, error_description: detail },
-      headers: status === 401 ? { 'www-authenticate': 'Bearer' } : {},
+      headers,
+      alert: options.alert,
     });
   }
 }
@@ -95,6 +143,8 @@ const STATUS_TITLES: Record<number, string> = {
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  412: 'Precondition Failed',
+  428: 'Precondition Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -171,7 +221,9 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 
   const where = error instanceof Error ? raisedAt(error) : undefined;
   const cause = error instanceof Error ? causeOf(error) : undefined;
-  if (!(error instanceof AppError) && status >= 500) {
+  if (error instanceof AppError && error.alert !== undefined) {
+    request.log.warn({ status, detail, ...error.alert.fields }, error.alert.message);
+  } else if (!(error instanceof AppError) && status >= 500) {
     // A bug: the whole error with its stack, once.
     request.log.error({ err: error }, 'request failed');
   } else if (status >= 500) {

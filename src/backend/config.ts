@@ -36,8 +36,26 @@ const SETTINGS = {
     maximum: 525_600,
     description: 'an integer from 1 to 525600 (one year)',
   }),
+  refresh_token_expire_days: Type.Integer({
+    default: 14,
+    minimum: 1,
+    maximum: 3650,
+    description: 'an integer from 1 to 3650',
+  }),
+  token_recheck_seconds: Type.Number({
+    default: 1,
+    minimum: 0,
+    maximum: 300,
+    description: 'a number of seconds from 0 to 300',
+  }),
   passwords: Type.Object(
     {
+      min_length: Type.Integer({
+        default: 8,
+        minimum: 1,
+        maximum: 128,
+        description: 'an integer from 1 to 128',
+      }),
       upgrade_legacy: Type.Boolean({
         default: true,
         description: 'true or false',
@@ -60,6 +78,11 @@ const SETTINGS = {
     },
     { default: {}, additionalProperties: false },
   ),
+  trust_proxy: Type.String({
+    default: 'false',
+    pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f:.,/ ]+)$',
+    description: 'false, true, a number of proxy hops, or comma-separated proxy addresses/CIDRs',
+  }),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
     default: 8000,

@@ -1,6 +1,7 @@
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
 import { moviesRouter } from './movies.js';
+import { usersRouter } from './users.js';
 
 /** The routers, registered in this order; a new service adds its router here. */
-export const routers = [healthRouter, authRouter, moviesRouter];
+export const routers = [healthRouter, authRouter, moviesRouter, usersRouter];

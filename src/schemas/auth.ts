@@ -1,18 +1,44 @@
 import { Type, type Static } from 'typebox';
+import type { Scope } from '../const.js';
 
 /**
- * The OAuth2 password grant form (RFC 6749 section 4.3.2). client_id and client_secret are
- * accepted and ignored: Swagger UI and OAuth2 client libraries send them.
+ * The token endpoint's form (RFC 6749 sections 4.3.2 and 6): the password grant (the default
+ * when grant_type is absent, as in the tutorial) or the refresh grant. Which fields a grant
+ * needs is checked by the service, so a missing one is OAuth2's invalid_request. client_id and
+ * client_secret are accepted and ignored: Swagger UI and OAuth2 client libraries send them.
  */
 export const TokenRequestSchema = Type.Object({
   grant_type: Type.Optional(
-    Type.String({ description: 'Must be "password" when present', examples: ['password'] }),
+    Type.String({
+      maxLength: 64,
+      description: '"password" (the default) or "refresh_token"',
+      examples: ['password'],
+    }),
   ),
-  username: Type.String({ description: "The user's email", examples: ['test_user@myapi.com'] }),
-  password: Type.String({ format: 'password', examples: ['qwerty123'] }),
-  scope: Type.Optional(Type.String({ description: 'Ignored for now; may be empty' })),
-  client_id: Type.Optional(Type.String()),
-  client_secret: Type.Optional(Type.String({ format: 'password' })),
+  username: Type.Optional(
+    Type.String({
+      maxLength: 320,
+      description: "Password grant: the user's email",
+      examples: ['test_user@myapi.com'],
+    }),
+  ),
+  password: Type.Optional(
+    Type.String({ maxLength: 4096, format: 'password', examples: ['qwerty123'] }),
+  ),
+  refresh_token: Type.Optional(
+    Type.String({ maxLength: 512, description: 'Refresh grant: the refresh token to exchange' }),
+  ),
+  scope: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description:
+        'Space-separated scopes to grant; empty means all the user may have (password grant) ' +
+        "or the login's scopes (refresh grant)",
+      examples: ['movies:read'],
+    }),
+  ),
+  client_id: Type.Optional(Type.String({ maxLength: 200 })),
+  client_secret: Type.Optional(Type.String({ maxLength: 200, format: 'password' })),
 });
 export type TokenRequest = Static<typeof TokenRequestSchema>;
 
@@ -20,15 +46,46 @@ export const TokenSchema = Type.Object(
   {
     access_token: Type.String(),
     token_type: Type.Literal('bearer'),
-    expires_in: Type.Integer({ description: 'Seconds until the token expires', examples: [3600] }),
+    expires_in: Type.Integer({
+      description: 'Seconds until the access token expires',
+      examples: [3600],
+    }),
+    refresh_token: Type.String({
+      description:
+        'Exchange it at POST /token (grant_type=refresh_token) for new tokens; single use',
+    }),
+    scope: Type.String({ description: 'The granted scopes', examples: ['movies:read'] }),
   },
   { $id: 'Token' },
 );
 export type Token = Static<typeof TokenSchema>;
 
-/** What a verified access token says about its bearer. */
-export interface Principal {
-  userId: number;
+/** RFC 7009 section 2.1. */
+export const RevokeRequestSchema = Type.Object({
+  token: Type.String({ maxLength: 4096, description: 'An access or refresh token' }),
+  token_type_hint: Type.Optional(
+    Type.String({ maxLength: 64, examples: ['refresh_token', 'access_token'] }),
+  ),
+  client_id: Type.Optional(Type.String({ maxLength: 200 })),
+  client_secret: Type.Optional(Type.String({ maxLength: 200, format: 'password' })),
+});
+export type RevokeRequest = Static<typeof RevokeRequestSchema>;
+
+/** The claims of our access tokens besides the registered ones (exp, iat, iss, aud, jti). */
+export interface TokenClaims {
+  sub: string;
+  sid: string;
+  scope: string;
   email: string;
   name: string;
+}
+
+/** What a verified access token, checked against its live session, says about its bearer. */
+export interface Principal {
+  userId: number;
+  sessionId: string;
+  email: string;
+  name: string;
+  /** The token's scopes that the user still holds. */
+  scopes: readonly Scope[];
 }

@@ -14,6 +14,9 @@ export const ProblemSchema = Type.Object(
     detail: Type.String({ description: 'What went wrong, for people' }),
     error: Type.Optional(Type.String({ description: 'OAuth2 error code (RFC 6749 section 5.2)' })),
     error_description: Type.Optional(Type.String()),
+    scope: Type.Optional(
+      Type.String({ description: 'With 403 insufficient_scope: the scopes the route needs' }),
+    ),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'The failing fields' })),
   },
   { $id: 'Problem', description: 'An RFC 9457 problem document (application/problem+json)' },
@@ -22,12 +25,14 @@ export const ProblemSchema = Type.Object(
 export type Problem = Static<typeof ProblemSchema>;
 
 const DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (OAuth2 `invalid_request` or `unsupported_grant_type`)',
-  401: 'Missing, malformed, expired or forged credentials (`WWW-Authenticate: Bearer`)',
+  400: 'Malformed request (OAuth2 `invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`)',
+  401: 'Missing, malformed, expired, revoked or forged credentials (`WWW-Authenticate: Bearer`)',
+  403: 'The token lacks a scope the route needs (`insufficient_scope`; `scope` names them)',
   404: 'No such resource',
   409: 'Conflicts with an existing resource',
   422: 'Invalid parameters; `errors` lists the failing fields',
-  503: 'The database cannot be reached; retry after `Retry-After` seconds',
+  429: 'Too many failed logins (`slow_down`); retry after `Retry-After` seconds',
+  503: 'The database cannot be reached, or too many logins at once; retry after `Retry-After` seconds',
 };
 
 interface ProblemResponse {

@@ -1,51 +1,167 @@
-import { OAuthError, UnauthorizedError } from '../exc.js';
-import type { Principal, Token, TokenRequest } from '../schemas/auth.js';
+import type { Scope } from '../const.js';
+import { InsufficientScopeError, OAuthError, UnauthorizedError } from '../exc.js';
+import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/auth.js';
 import { AppService, type ServiceContext } from './base.js';
 import type { PasswordHasher } from './passwords.js';
-import type { TokenCodec } from './tokens.js';
-import { publicUser, type UserService } from './users.js';
+import { allowedScopes, grantScopes } from './scopes.js';
+import type { SessionService, SessionState } from './sessions.js';
+import type { LoginThrottle } from './throttle.js';
+import type { AccessGrant, TokenCodec } from './tokens.js';
+import type { UserService } from './users.js';
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
+/** A JWT has three dot-separated parts; our refresh tokens are one base64url string. */
+const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 
-/** Logins (the OAuth2 password grant) and the bearer check every protected route runs. */
+/** Where a token request came from, for the brute-force throttle. */
+export interface ClientInfo {
+  address: string;
+}
+
+/**
+ * The token endpoint (password and refresh grants, revocation) and the check every protected
+ * route runs: a valid signature, a live session, an active user, and the route's scopes.
+ */
 export class AuthService extends AppService {
   constructor(
     context: ServiceContext,
     private readonly users: UserService,
     private readonly hasher: PasswordHasher,
     private readonly tokens: TokenCodec,
+    private readonly sessions: SessionService,
+    private readonly throttle: LoginThrottle,
   ) {
     super(context);
   }
 
-  async login(request: TokenRequest): Promise<Token> {
-    if (request.grant_type !== undefined && request.grant_type !== 'password') {
-      throw new OAuthError(
-        400,
-        'unsupported_grant_type',
-        `grant_type '${request.grant_type}' is not supported; use 'password'`,
-      );
+  token(request: TokenRequest, client: ClientInfo): Promise<Token> {
+    switch (request.grant_type ?? 'password') {
+      case 'password':
+        return this.passwordGrant(request, client);
+      case 'refresh_token':
+        return this.refreshGrant(request);
+      default:
+        throw new OAuthError(
+          400,
+          'unsupported_grant_type',
+          `grant_type '${request.grant_type ?? ''}' is not supported; use 'password' or 'refresh_token'`,
+        );
     }
-    if (request.username.trim() === '' || request.password === '') {
-      throw new OAuthError(400, 'invalid_request', 'username and password are required');
-    }
-    const user = await this.users.findForLogin(request.username);
-    if (user === undefined) {
-      await this.hasher.verifyNothing(request.password);
-      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
-    }
-    const { ok, needsRehash } = await this.hasher.verify(user.hashed_password, request.password);
-    if (!ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
-    if (needsRehash) {
-      await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(request.password));
-    }
-    const { token, expiresIn } = this.tokens.issue(publicUser(user));
-    return { access_token: token, token_type: 'bearer', expires_in: expiresIn };
   }
 
-  /** The principal of an `Authorization: Bearer` header; UnauthorizedError otherwise. */
-  authenticate(authorization: string | undefined): Principal {
+  private async passwordGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
+    const username = request.username?.trim() ?? '';
+    const password = request.password ?? '';
+    if (username === '' || password === '') {
+      throw new OAuthError(400, 'invalid_request', 'username and password are required');
+    }
+    const account = username.toLowerCase();
+    const decision = await this.throttle.begin(account, client.address);
+    if (!decision.allowed) {
+      throw new OAuthError(
+        429,
+        'slow_down',
+        `Too many failed logins; retry in ${decision.retryAfterSeconds} s`,
+        { retryAfterSeconds: decision.retryAfterSeconds },
+      );
+    }
+    const { attempt } = decision;
+    const user = await this.users.findForLogin(username);
+    if (user === undefined) {
+      await this.hasher.verifyNothing(password);
+      await this.throttle.failed(attempt);
+      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    }
+    const { ok, needsRehash } = await this.hasher.verify(user.hashed_password, password);
+    if (!ok) {
+      await this.throttle.failed(attempt);
+      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    }
+    await this.throttle.succeeded(attempt);
+    // Only after the right password: a disabled account is no secret from its owner.
+    if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));
+    if (needsRehash) {
+      await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(password));
+    }
+    const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes);
+    return this.issue(
+      { userId: user.user_id, email: user.email, name: user.name, sessionId, scopes },
+      refreshToken,
+    );
+  }
+
+  private async refreshGrant(request: TokenRequest): Promise<Token> {
+    const presented = request.refresh_token ?? '';
+    if (presented === '') {
+      throw new OAuthError(400, 'invalid_request', 'refresh_token is required');
+    }
+    const outcome = await this.sessions.rotate(presented);
+    if (outcome.kind === 'replayed') {
+      throw new OAuthError(400, 'invalid_grant', 'Refresh token has already been used', {
+        alert: {
+          message: 'refresh token reused: login revoked (suspected token theft)',
+          fields: {
+            event: 'refresh_token_reuse',
+            sessionId: outcome.sessionId,
+            ...(outcome.userId === undefined ? {} : { userId: outcome.userId }),
+          },
+        },
+      });
+    }
+    if (outcome.kind === 'invalid') {
+      throw new OAuthError(400, 'invalid_grant', 'Refresh token is invalid, expired or revoked');
+    }
+    const { session } = outcome;
+    // The role may have changed since the login: never grant more than it allows now.
+    const available = session.scopes.filter((scope) =>
+      allowedScopes(session.isSuperuser).includes(scope),
+    );
+    const scopes = grantScopes(request.scope, available);
+    return this.issue(
+      {
+        userId: session.userId,
+        email: session.email,
+        name: session.name,
+        sessionId: session.sessionId,
+        scopes,
+      },
+      outcome.refreshToken,
+    );
+  }
+
+  private issue(grant: AccessGrant, refreshToken: string): Token {
+    const { token, expiresIn } = this.tokens.issue(grant);
+    return {
+      access_token: token,
+      token_type: 'bearer',
+      expires_in: expiresIn,
+      refresh_token: refreshToken,
+      scope: grant.scopes.join(' '),
+    };
+  }
+
+  /**
+   * RFC 7009: ends the login the token belongs to, whichever kind it is (the hint only saves a
+   * lookup). Unknown, foreign or already revoked tokens are not an error: the result is the same.
+   */
+  async revoke(request: RevokeRequest): Promise<void> {
+    const token = request.token.trim();
+    const sessionId = LOOKS_LIKE_JWT.test(token)
+      ? this.tokens.sessionOf(token)
+      : await this.sessions.sessionOfRefreshToken(token);
+    if (sessionId !== undefined) await this.sessions.revokeSession(sessionId, 'revoked by client');
+  }
+
+  /**
+   * The principal of an `Authorization: Bearer` header holding every scope in `required`.
+   * Synchronous while the session's state is fresh in memory; a promise when it must be read.
+   */
+  authenticate(
+    authorization: string | undefined,
+    required: readonly Scope[],
+  ): Principal | Promise<Principal> {
     if (authorization === undefined || authorization === '') {
       throw new UnauthorizedError('Not authenticated', false);
     }
@@ -53,6 +169,32 @@ export class AuthService extends AppService {
     if (match?.[1] === undefined) {
       throw new UnauthorizedError('Could not validate credentials', true);
     }
-    return this.tokens.verify(match[1]);
+    const grant = this.tokens.verify(match[1]);
+    const state = this.sessions.state(grant.sessionId);
+    return state instanceof Promise
+      ? state.then((loaded) => admit(grant, loaded, required))
+      : admit(grant, state, required);
   }
+}
+
+function admit(
+  grant: AccessGrant,
+  state: SessionState | undefined,
+  required: readonly Scope[],
+): Principal {
+  if (state === undefined || !state.live || state.userId !== grant.userId) {
+    throw new UnauthorizedError('Token has been revoked', true);
+  }
+  const held = allowedScopes(state.isSuperuser);
+  const scopes = grant.scopes.filter((scope) => held.includes(scope));
+  if (!required.every((scope) => scopes.includes(scope))) {
+    throw new InsufficientScopeError(required);
+  }
+  return {
+    userId: grant.userId,
+    sessionId: grant.sessionId,
+    email: grant.email,
+    name: grant.name,
+    scopes,
+  };
 }

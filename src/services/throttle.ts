@@ -48,8 +48,7 @@ export interface LoginAttempt {
 }
 
 export type ThrottleDecision =
-  | { allowed: true; attempt: LoginAttempt }
-  | { allowed: false; retryAfterSeconds: number };
+  { allowed: true; attempt: LoginAttempt } | { allowed: false; retryAfterSeconds: number };
 
 export const DEFAULT_THROTTLE: Required<ThrottleOptions> = {
   pair: { freeFailures: 5, maxDelaySeconds: 900 },

@@ -1,35 +1,53 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
-import { TOKEN_AUDIENCE, TOKEN_ISSUER } from '../const.js';
+import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Scope } from '../const.js';
 import { UnauthorizedError } from '../exc.js';
-import type { Principal } from '../schemas/auth.js';
-import type { User } from '../schemas/users.js';
+import type { TokenClaims } from '../schemas/auth.js';
+import { parseScope } from './scopes.js';
 
 export interface IssuedToken {
   token: string;
   expiresIn: number;
 }
 
-interface AccessClaims {
-  sub: string;
+/** Who a token is for and what it grants: the claims we sign besides the registered ones. */
+export interface AccessGrant {
+  userId: number;
   email: string;
   name: string;
+  sessionId: string;
+  scopes: readonly Scope[];
 }
 
-function isAccessClaims(payload: unknown): payload is AccessClaims {
-  const claims = payload as Partial<AccessClaims> | null;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function isAccessClaims(payload: unknown): payload is TokenClaims {
+  const claims = payload as Partial<TokenClaims> | null;
   return (
     typeof claims?.sub === 'string' &&
     /^[1-9][0-9]{0,9}$/.test(claims.sub) &&
+    typeof claims.sid === 'string' &&
+    UUID.test(claims.sid) &&
+    typeof claims.scope === 'string' &&
     typeof claims.email === 'string' &&
     typeof claims.name === 'string'
   );
 }
 
+/** Refresh tokens are 256 random bits; the database keeps only this digest of them. */
+export function hashRefreshToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+export function newRefreshToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
 /**
  * Issues and verifies HS256 access tokens. The algorithm is pinned (no `alg: none`, no RS/HS
  * confusion) and exp, iss and aud are required and checked. Verified tokens are cached by
- * fast-jwt (bounded, never past their exp), which keeps the per-request cost low.
+ * fast-jwt (bounded, never past their exp), which keeps the per-request cost low. A token says
+ * which login session it belongs to (`sid`), so revoking the session stops it.
  */
 export class TokenCodec {
   private readonly sign: (payload: Record<string, unknown>) => string;
@@ -55,18 +73,20 @@ export class TokenCodec {
     });
   }
 
-  issue(user: User): IssuedToken {
+  issue(grant: AccessGrant): IssuedToken {
     const token = this.sign({
-      sub: String(user.user_id),
-      email: user.email,
-      name: user.name,
+      sub: String(grant.userId),
+      sid: grant.sessionId,
+      scope: grant.scopes.join(' '),
+      email: grant.email,
+      name: grant.name,
       jti: randomUUID(),
     });
     return { token, expiresIn: this.lifetimeSeconds };
   }
 
-  /** The principal a token names; UnauthorizedError for anything that is not our live token. */
-  verify(token: string): Principal {
+  /** What a token grants; UnauthorizedError for anything that is not our live access token. */
+  verify(token: string): AccessGrant {
     let payload: unknown;
     try {
       payload = this.verifyToken(token);
@@ -78,9 +98,26 @@ export class TokenCodec {
         error,
       );
     }
+    // Tokens from before sessions existed carry no sid: their holders log in again.
     if (!isAccessClaims(payload)) {
       throw new UnauthorizedError('Could not validate credentials', true);
     }
-    return { userId: Number(payload.sub), email: payload.email, name: payload.name };
+    return {
+      userId: Number(payload.sub),
+      sessionId: payload.sid,
+      email: payload.email,
+      name: payload.name,
+      scopes: parseScope(payload.scope) ?? [],
+    };
+  }
+
+  /** The session a live access token of ours names; undefined for anything else. */
+  sessionOf(token: string): string | undefined {
+    try {
+      const payload = this.verifyToken(token);
+      return isAccessClaims(payload) ? payload.sid : undefined;
+    } catch {
+      return undefined;
+    }
   }
 }

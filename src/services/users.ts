@@ -1,17 +1,21 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, sql } from 'drizzle-orm';
 import { Value } from 'typebox/value';
 import type { Executor } from '../backend/database.js';
 import { sqlState } from '../backend/database.js';
-import { ConflictError, InvalidInputError } from '../exc.js';
+import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../exc.js';
 import { users } from '../models/users.js';
 import {
   UserCreateSchema,
   type User,
   type UserCreate,
+  type UserListQuery,
+  type UserUpdate,
   type UserWithHash,
 } from '../schemas/users.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
-import { PasswordHasher } from './passwords.js';
+import type { PasswordHasher } from './passwords.js';
+import type { PasswordPolicy } from './password_policy.js';
+import type { SessionService } from './sessions.js';
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -21,21 +25,81 @@ export class UserCRUD extends AppCRUD<typeof users> {
     return this.getOne(sql`lower(${users.email}) = ${email.toLowerCase()}`, tx);
   }
 
+  getById(userId: number, tx?: Executor): Promise<UserWithHash | undefined> {
+    return this.getOne(eq(users.user_id, userId), tx);
+  }
+
+  async page(after: number, limit: number, tx?: Executor): Promise<UserWithHash[]> {
+    return this.on(tx)
+      .select()
+      .from(users)
+      .where(gt(users.user_id, after))
+      .orderBy(asc(users.user_id))
+      .limit(limit);
+  }
+
+  async total(tx?: Executor): Promise<number> {
+    const [row] = await this.on(tx).select({ n: count() }).from(users);
+    return row?.n ?? 0;
+  }
+
   async setPasswordHash(userId: number, hash: string, tx?: Executor): Promise<void> {
     await this.on(tx).update(users).set({ hashed_password: hash }).where(eq(users.user_id, userId));
   }
+
+  async update(
+    userId: number,
+    changes: UserUpdate,
+    tx?: Executor,
+  ): Promise<UserWithHash | undefined> {
+    const [row] = await this.on(tx)
+      .update(users)
+      .set(changes)
+      .where(eq(users.user_id, userId))
+      .returning();
+    return row;
+  }
+
+  async remove(userId: number, tx?: Executor): Promise<boolean> {
+    const rows = await this.on(tx)
+      .delete(users)
+      .where(eq(users.user_id, userId))
+      .returning({ id: users.user_id });
+    return rows.length > 0;
+  }
+
+  /**
+   * The active superusers, locked until the transaction ends: two admins demoting each other at
+   * once are serialised here, so the second sees the first's change and the last one stays.
+   */
+  async lockActiveSuperusers(tx: Executor): Promise<number[]> {
+    const rows = await tx
+      .select({ id: users.user_id })
+      .from(users)
+      .where(and(eq(users.is_active, true), eq(users.is_superuser, true)))
+      .for('update');
+    return rows.map((row) => row.id);
+  }
 }
 
-export function publicUser({ user_id, name, email }: UserWithHash): User {
-  return { user_id, name, email };
+export function publicUser({ user_id, name, email, is_active, is_superuser }: UserWithHash): User {
+  return { user_id, name, email, is_active, is_superuser };
 }
 
+export interface CreateOptions {
+  /** HTTP paths refuse a weak password; the CLI, an operator's tool, only warns (the default). */
+  enforcePolicy?: boolean;
+}
+
+/** Accounts: creation, self-service and administration, with the password policy. */
 export class UserService extends AppService {
   private readonly crud: UserCRUD;
 
   constructor(
     context: ServiceContext,
     private readonly hasher: PasswordHasher,
+    private readonly policy: PasswordPolicy,
+    private readonly sessions: SessionService,
   ) {
     super(context);
     this.crud = new UserCRUD(this.db, users);
@@ -50,7 +114,22 @@ export class UserService extends AppService {
     await this.crud.setPasswordHash(userId, hash);
   }
 
-  async createUser(input: UserCreate): Promise<User> {
+  /** Why a password is weak for this user, as sentences; empty when it is fine. */
+  passwordProblems(password: string, user: { email?: string; name?: string } = {}): string[] {
+    return this.policy.problems(password, user);
+  }
+
+  private enforcePolicy(password: string, user: { email?: string; name?: string }): void {
+    const problems = this.passwordProblems(password, user);
+    if (problems.length > 0) {
+      throw new InvalidInputError(
+        problems.join('; '),
+        problems.map((message) => ({ field: 'password', message })),
+      );
+    }
+  }
+
+  async createUser(input: UserCreate, options: CreateOptions = {}): Promise<User> {
     const candidate = {
       ...input,
       name: input.name.trim(),
@@ -72,6 +151,7 @@ export class UserService extends AppService {
         errors,
       );
     }
+    if (options.enforcePolicy === true) this.enforcePolicy(candidate.password, candidate);
     if ((await this.crud.getByEmail(candidate.email)) !== undefined) {
       throw new ConflictError(`a user with email ${candidate.email} already exists`);
     }
@@ -81,6 +161,7 @@ export class UserService extends AppService {
         name: candidate.name,
         email: candidate.email,
         hashed_password,
+        is_superuser: candidate.is_superuser ?? false,
       });
       return publicUser(row);
     } catch (error) {
@@ -90,5 +171,105 @@ export class UserService extends AppService {
       }
       throw error;
     }
+  }
+
+  private async require(userId: number, tx?: Executor): Promise<UserWithHash> {
+    const user = await this.crud.getById(userId, tx);
+    if (user === undefined) throw new NotFoundError(`User ${userId} not found`);
+    return user;
+  }
+
+  async get(userId: number): Promise<User> {
+    return publicUser(await this.require(userId));
+  }
+
+  /** The user with this email, for the CLI; NotFoundError names the email. */
+  async getByEmail(email: string): Promise<User> {
+    const user = await this.crud.getByEmail(email.trim());
+    if (user === undefined) throw new NotFoundError(`no user with email ${email.trim()}`);
+    return publicUser(user);
+  }
+
+  async list(query: UserListQuery): Promise<{ users: User[]; total: number; next?: number }> {
+    const after = query.after ?? 0;
+    // One extra row tells whether there is a next page without a second query.
+    const rows = await this.crud.page(after, query.limit + 1);
+    const page = rows.slice(0, query.limit).map(publicUser);
+    const last = page.at(-1);
+    return {
+      users: page,
+      total: await this.crud.total(),
+      ...(rows.length > query.limit && last !== undefined ? { next: last.user_id } : {}),
+    };
+  }
+
+  /**
+   * Changes a user's name, status or role. Disabling ends every login at once; a change of role
+   * is seen by the next request (scopes are re-derived from the role on every check). The last
+   * active superuser can be neither demoted nor disabled: no one could manage accounts after.
+   */
+  async update(userId: number, changes: UserUpdate): Promise<User> {
+    const name = changes.name?.trim();
+    if (name === '') throw new InvalidInputError('name must not be empty');
+    const updated = await this.transaction(async (tx) => {
+      const losesAdmin = changes.is_superuser === false || changes.is_active === false;
+      if (losesAdmin) await this.keepOneSuperuser(userId, 'demote or disable', tx);
+      const row = await this.crud.update(userId, { ...changes, ...(name ? { name } : {}) }, tx);
+      if (row === undefined) throw new NotFoundError(`User ${userId} not found`);
+      if (changes.is_active === false) {
+        await this.sessions.revokeUserSessions(userId, 'user disabled', tx);
+      }
+      return row;
+    });
+    this.sessions.forgetUser(userId);
+    return publicUser(updated);
+  }
+
+  async delete(userId: number): Promise<void> {
+    await this.transaction(async (tx) => {
+      await this.keepOneSuperuser(userId, 'delete', tx);
+      if (!(await this.crud.remove(userId, tx))) {
+        throw new NotFoundError(`User ${userId} not found`);
+      }
+    });
+    // Its sessions went with it (on delete cascade); the per-request check finds none.
+    this.sessions.forgetUser(userId);
+  }
+
+  private async keepOneSuperuser(userId: number, action: string, tx: Executor): Promise<void> {
+    const superusers = await this.lockActiveSuperusers(tx);
+    if (superusers.length === 1 && superusers[0] === userId) {
+      throw new ConflictError(
+        `Cannot ${action} the last active superuser; promote another user first`,
+      );
+    }
+  }
+
+  private lockActiveSuperusers(tx: Executor): Promise<number[]> {
+    return this.crud.lockActiveSuperusers(tx);
+  }
+
+  /**
+   * Sets a new password and ends every login of the user (their tokens stop working), so a
+   * password changed after a compromise locks the intruder out. With `current`, the old
+   * password must match first (self-service); without it, an operator is resetting it.
+   */
+  async setPassword(
+    userId: number,
+    password: string,
+    options: { current?: string; enforcePolicy?: boolean } = {},
+  ): Promise<{ revokedSessions: number }> {
+    const user = await this.require(userId);
+    if (options.current !== undefined) {
+      const { ok } = await this.hasher.verify(user.hashed_password, options.current);
+      if (!ok) throw new ForbiddenError('The current password is incorrect');
+    }
+    if (options.enforcePolicy === true) this.enforcePolicy(password, user);
+    const hash = await this.hasher.hash(password);
+    const revokedSessions = await this.transaction(async (tx) => {
+      await this.crud.setPasswordHash(userId, hash, tx);
+      return this.sessions.revokeUserSessions(userId, 'password changed', tx);
+    });
+    return { revokedSessions };
   }
 }

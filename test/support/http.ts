@@ -1,15 +1,54 @@
 import type { App } from '../../src/app.js';
 import { MovieService } from '../../src/services/movies.js';
-import { PasswordHasher } from '../../src/services/passwords.js';
-import { UserService } from '../../src/services/users.js';
+import { accountOptions } from '../../src/app.js';
+import type { Token } from '../../src/schemas/auth.js';
+import type { UserCreate } from '../../src/schemas/users.js';
+import { createAccountServices } from '../../src/services/index.js';
 import { createTestApp, type DatabaseKind, type TestApp } from './databases.js';
 
 export const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
+export const ADMIN = {
+  name: 'admin user',
+  email: 'admin@myapi.com',
+  password: 'correct horse battery staple',
+  is_superuser: true,
+};
+
+/** The account services on a test database, as the CLI builds them. */
+export function accounts(t: TestApp) {
+  return createAccountServices({ db: t.database.db }, accountOptions(t.settings));
+}
+
+/** Creates a user through the services, as the CLI does (the policy warns, never refuses). */
+export async function createUser(t: TestApp, user: UserCreate) {
+  return accounts(t).users.createUser(user);
+}
 
 /** Creates the tutorial's user and demo movies through the services, as the CLI does. */
 export async function seedTutorial(t: TestApp): Promise<void> {
   await new MovieService({ db: t.database.db }).seedDemo();
-  await new UserService({ db: t.database.db }, new PasswordHasher()).createUser(USER);
+  await createUser(t, USER);
+}
+
+/** POST /token with a form; the whole response. */
+export function tokenRequest(app: App, fields: Record<string, string>) {
+  return app.inject({ method: 'POST', url: '/token', ...form(fields) });
+}
+
+/** The password grant's token response; throws unless it is a 200. */
+export async function loginTokens(
+  app: App,
+  username = USER.email,
+  password = USER.password,
+  scope?: string,
+): Promise<Token> {
+  const response = await tokenRequest(app, {
+    username,
+    password,
+    ...(scope === undefined ? {} : { scope }),
+  });
+  if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`);
+  return response.json<Token>();
 }
 
 export async function login(
@@ -17,14 +56,18 @@ export async function login(
   username = USER.email,
   password = USER.password,
 ): Promise<string> {
-  const response = await app.inject({
-    method: 'POST',
-    url: '/token',
-    payload: new URLSearchParams({ username, password }).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  });
-  if (response.statusCode !== 200) throw new Error(`login failed: ${response.body}`);
-  return response.json<{ access_token: string }>().access_token;
+  return (await loginTokens(app, username, password)).access_token;
+}
+
+/** An Authorization header of a superuser (movies:write, users:admin), created on first use. */
+export async function adminAuthorization(t: TestApp): Promise<string> {
+  const { users } = accounts(t);
+  try {
+    await users.getByEmail(ADMIN.email);
+  } catch {
+    await users.createUser(ADMIN);
+  }
+  return `Bearer ${await login(t.app, ADMIN.email, ADMIN.password)}`;
 }
 
 export function form(fields: Record<string, string>) {

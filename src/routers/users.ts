@@ -1,0 +1,179 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Scopes, Tags } from '../const.js';
+import { problemResponses } from '../schemas/problem.js';
+import {
+  MeUpdateSchema,
+  PasswordChangeSchema,
+  UserCreateSchema,
+  UserIdParamsSchema,
+  UserListQuerySchema,
+  UserListSchema,
+  UserUpdateSchema,
+} from '../schemas/users.js';
+import type { Services } from '../services/index.js';
+import { bearerSecurity, principalOf, requireScopes } from './deps.js';
+
+const userRef = { $ref: 'User', description: 'The user' } as const;
+const noContent = { type: 'null', description: 'Done' } as const;
+
+export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+  app,
+  { services },
+) => {
+  const { users, auth } = services;
+  // Any valid token may look after its own account; managing others needs users:admin.
+  const self = { onRequest: requireScopes(auth) };
+  const selfDoc = { tags: [Tags.users], security: bearerSecurity() };
+  const admin = { onRequest: requireScopes(auth, Scopes.usersAdmin) };
+  const adminDoc = { tags: [Tags.users], security: bearerSecurity(Scopes.usersAdmin) };
+
+  app.get(
+    '/users/me',
+    {
+      ...self,
+      schema: {
+        ...selfDoc,
+        summary: 'Your account',
+        response: { 200: userRef, ...problemResponses(401) },
+      },
+    },
+    (request) => users.get(principalOf(request).userId),
+  );
+
+  app.patch(
+    '/users/me',
+    {
+      ...self,
+      schema: {
+        ...selfDoc,
+        summary: 'Change your name',
+        body: MeUpdateSchema,
+        response: { 200: userRef, ...problemResponses(401, 422) },
+      },
+    },
+    (request) => users.update(principalOf(request).userId, { name: request.body.name }),
+  );
+
+  app.post(
+    '/users/me/password',
+    {
+      ...self,
+      schema: {
+        ...selfDoc,
+        summary: 'Change your password',
+        description:
+          'Needs the current password. The new one must pass the password policy (422 says ' +
+          'why not). Every login of the account ends, this one included: log in again.',
+        body: PasswordChangeSchema,
+        response: { 204: noContent, ...problemResponses(401, 403, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { current_password, new_password } = request.body;
+      await users.setPassword(principalOf(request).userId, new_password, {
+        current: current_password,
+        enforcePolicy: true,
+      });
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/users',
+    {
+      ...admin,
+      schema: {
+        ...adminDoc,
+        summary: 'List users, by user_id, a page at a time',
+        description:
+          'Keyset pagination: the `Link: <...>; rel="next"` header holds the next page, absent ' +
+          'on the last. `X-Total-Count` is the number of users.',
+        querystring: UserListQuerySchema,
+        response: {
+          200: { ...UserListSchema, description: 'One page of users' },
+          ...problemResponses(401, 403, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const page = await users.list(request.query);
+      void reply.header('x-total-count', String(page.total));
+      if (page.next !== undefined) {
+        const next = new URLSearchParams({
+          limit: String(request.query.limit),
+          after: String(page.next),
+        });
+        void reply.header('link', `</users?${next.toString()}>; rel="next"`);
+      }
+      return page.users;
+    },
+  );
+
+  app.post(
+    '/users',
+    {
+      ...admin,
+      schema: {
+        ...adminDoc,
+        summary: 'Create a user',
+        description: 'The password must pass the password policy (422 says why not).',
+        body: UserCreateSchema,
+        response: { 201: userRef, ...problemResponses(401, 403, 409, 422, 503) },
+      },
+    },
+    async (request, reply) => {
+      const user = await users.createUser(request.body, { enforcePolicy: true });
+      return reply.code(201).header('location', `/users/${user.user_id}`).send(user);
+    },
+  );
+
+  app.get(
+    '/users/:user_id',
+    {
+      ...admin,
+      schema: {
+        ...adminDoc,
+        summary: 'Get a user',
+        params: UserIdParamsSchema,
+        response: { 200: userRef, ...problemResponses(401, 403, 404, 422) },
+      },
+    },
+    (request) => users.get(request.params.user_id),
+  );
+
+  app.patch(
+    '/users/:user_id',
+    {
+      ...admin,
+      schema: {
+        ...adminDoc,
+        summary: 'Rename, activate or deactivate, promote or demote a user',
+        description:
+          'Deactivating ends every login of the user at once. The last active superuser can be ' +
+          'neither demoted nor deactivated (409).',
+        params: UserIdParamsSchema,
+        body: UserUpdateSchema,
+        response: { 200: userRef, ...problemResponses(401, 403, 404, 409, 422) },
+      },
+    },
+    (request) => users.update(request.params.user_id, request.body),
+  );
+
+  app.delete(
+    '/users/:user_id',
+    {
+      ...admin,
+      schema: {
+        ...adminDoc,
+        summary: 'Delete a user',
+        description: 'Its logins end with it. The last active superuser cannot be deleted (409).',
+        params: UserIdParamsSchema,
+        response: { 204: noContent, ...problemResponses(401, 403, 404, 409, 422) },
+      },
+    },
+    async (request, reply) => {
+      await users.delete(request.params.user_id);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,43 @@
+import { Scopes, type Scope } from '../const.js';
+import { OAuthError } from '../exc.js';
+
+const ALL_SCOPES: readonly Scope[] = Object.values(Scopes);
+
+/** What a role may hold. Editing the catalogue and managing accounts are the superuser's. */
+export function allowedScopes(isSuperuser: boolean): readonly Scope[] {
+  return isSuperuser ? ALL_SCOPES : [Scopes.moviesRead];
+}
+
+function isScope(value: string): value is Scope {
+  return (ALL_SCOPES as readonly string[]).includes(value);
+}
+
+/** A space-separated scope string (RFC 6749 section 3.3); undefined if it names an unknown scope. */
+export function parseScope(text: string): Scope[] | undefined {
+  const parts = text.split(' ').filter((part) => part !== '');
+  if (!parts.every(isScope)) return undefined;
+  // Canonical order, no duplicates: the same grant always reads the same.
+  return ALL_SCOPES.filter((scope) => parts.includes(scope));
+}
+
+/**
+ * The scopes to grant for a request: all that `available` offers when nothing is asked, exactly
+ * what is asked otherwise. Asking for more than `available` is invalid_scope, never a silent cut.
+ */
+export function grantScopes(requested: string | undefined, available: readonly Scope[]): Scope[] {
+  if (requested === undefined || requested.trim() === '') return [...available];
+  const asked = parseScope(requested);
+  if (asked === undefined) {
+    const unknown = requested.split(' ').filter((part) => part !== '' && !isScope(part));
+    throw new OAuthError(400, 'invalid_scope', `Unknown scope: ${unknown.join(' ')}`);
+  }
+  const refused = asked.filter((scope) => !available.includes(scope));
+  if (refused.length > 0) {
+    throw new OAuthError(
+      400,
+      'invalid_scope',
+      `The scope ${refused.join(' ')} is not available to this user`,
+    );
+  }
+  return asked;
+}
