@@ -46,7 +46,14 @@ for (const kind of databaseKinds()) {
       assert.equal(response.statusCode, 200);
       assert.equal(response.headers['cache-control'], 'no-store');
       const body = response.json<Record<string, unknown>>();
-      assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in', 'token_type']);
+      assert.deepEqual(Object.keys(body).sort(), [
+        'access_token',
+        'expires_in',
+        'refresh_token',
+        'scope',
+        'token_type',
+      ]);
+      assert.equal(body.scope, 'movies:read');
       assert.equal(body.token_type, 'bearer');
       assert.equal(body.expires_in, 3600);
       const accessToken = String(body.access_token);
@@ -64,6 +71,8 @@ for (const kind of databaseKinds()) {
       assert.equal(claims.iss, 'myapi');
       assert.equal(claims.aud, 'myapi');
       assert.equal(typeof claims.jti, 'string');
+      assert.match(String(claims.sid), /^[0-9a-f-]{36}$/);
+      assert.equal(claims.scope, 'movies:read');
       assert.equal(Number(claims.exp) - Number(claims.iat), 3600);
       assert.equal((await getMovie(`Bearer ${accessToken}`)).statusCode, 200);
     });
