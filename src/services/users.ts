@@ -119,12 +119,16 @@ export class UserService extends AppService {
     return this.policy.problems(password, user);
   }
 
-  private enforcePolicy(password: string, user: { email?: string; name?: string }): void {
+  private enforcePolicy(
+    password: string,
+    user: { email?: string; name?: string },
+    field = 'password',
+  ): void {
     const problems = this.passwordProblems(password, user);
     if (problems.length > 0) {
       throw new InvalidInputError(
         problems.join('; '),
-        problems.map((message) => ({ field: 'password', message })),
+        problems.map((message) => ({ field, message })),
       );
     }
   }
@@ -151,7 +155,8 @@ export class UserService extends AppService {
         errors,
       );
     }
-    if (options.enforcePolicy === true) this.enforcePolicy(candidate.password, candidate);
+    if (options.enforcePolicy === true)
+      this.enforcePolicy(candidate.password, candidate, 'password');
     if ((await this.crud.getByEmail(candidate.email)) !== undefined) {
       throw new ConflictError(`a user with email ${candidate.email} already exists`);
     }
@@ -264,7 +269,7 @@ export class UserService extends AppService {
       const { ok } = await this.hasher.verify(user.hashed_password, options.current);
       if (!ok) throw new ForbiddenError('The current password is incorrect');
     }
-    if (options.enforcePolicy === true) this.enforcePolicy(password, user);
+    if (options.enforcePolicy === true) this.enforcePolicy(password, user, 'new_password');
     const hash = await this.hasher.hash(password);
     const revokedSessions = await this.transaction(async (tx) => {
       await this.crud.setPasswordHash(userId, hash, tx);
