@@ -222,13 +222,14 @@ export function buildCli(): Command {
       // Asked before the database is opened: an embedded one stays free while the user types.
       const password = options.password ?? (await passwordFromUser());
       await withAccounts(async ({ users }) => {
-        warnIfWeak(users.passwordProblems(password, options));
+        const weak = users.passwordProblems(password, options);
         const user = await users.createUser({
           name: options.name,
           email: options.email,
           password,
           is_superuser: options.admin,
         });
+        warnIfWeak(weak);
         const role = user.is_superuser ? ' (superuser)' : '';
         process.stdout.write(`created user ${user.user_id} ${user.name} <${user.email}>${role}\n`);
       });
