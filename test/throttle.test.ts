@@ -400,10 +400,20 @@ for (const kind of databaseKinds()) {
         });
         const [account, address] = [fresh('burst@example.com'), fresh('203.0.113.9')];
         assert.deepEqual(await login(ths[0] as LoginThrottle, account, address), allowed);
+        const started = performance.now();
         const outcomes = await burst(ths, 20, (th) => login(th, account, address));
-        assert.equal(outcomes.filter((o) => o.allowed).length, 4);
-        for (const o of outcomes) if (!o.allowed) assert.equal(o.retryAfterSeconds, 1);
-        assert.equal(await failuresOf(pairKey(account, address)), 5);
+        const seconds = (performance.now() - started) / 1000;
+        const through = outcomes.filter((o) => o.allowed).length;
+        // Each one that went through was counted once, up front.
+        assert.equal(await failuresOf(pairKey(account, address)), 1 + through);
+        if (seconds < 1) {
+          // The 5th failure blocks for 1 s: within it, the 4 left and no more.
+          assert.equal(through, 4);
+          for (const o of outcomes) if (!o.allowed) assert.equal(o.retryAfterSeconds, 1);
+        } else {
+          // A machine so loaded that the burst outlasted the first block: one more per second.
+          assert.ok(through <= 4 + Math.ceil(seconds), `${through} in ${seconds} s`);
+        }
       });
 
       it('every failure of a parallel burst on a clean pair is counted exactly once', async () => {
