@@ -12,19 +12,30 @@ function isScope(value: string): value is Scope {
   return (ALL_SCOPES as readonly string[]).includes(value);
 }
 
+/** Parsed scope strings: a token's claim is parsed on every request, and there are few. */
+const parsed = new Map<string, readonly Scope[]>();
+const PARSED_MAX = 64;
+
 /** A space-separated scope string (RFC 6749 section 3.3); undefined if it names an unknown scope. */
-export function parseScope(text: string): Scope[] | undefined {
+export function parseScope(text: string): readonly Scope[] | undefined {
+  const known = parsed.get(text);
+  if (known !== undefined) return known;
   const parts = text.split(' ').filter((part) => part !== '');
   if (!parts.every(isScope)) return undefined;
   // Canonical order, no duplicates: the same grant always reads the same.
-  return ALL_SCOPES.filter((scope) => parts.includes(scope));
+  const scopes = ALL_SCOPES.filter((scope) => parts.includes(scope));
+  if (parsed.size < PARSED_MAX) parsed.set(text, scopes);
+  return scopes;
 }
 
 /**
  * The scopes to grant for a request: all that `available` offers when nothing is asked, exactly
  * what is asked otherwise. Asking for more than `available` is invalid_scope, never a silent cut.
  */
-export function grantScopes(requested: string | undefined, available: readonly Scope[]): Scope[] {
+export function grantScopes(
+  requested: string | undefined,
+  available: readonly Scope[],
+): readonly Scope[] {
   if (requested === undefined || requested.trim() === '') return [...available];
   const asked = parseScope(requested);
   if (asked === undefined) {

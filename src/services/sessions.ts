@@ -19,7 +19,7 @@ export interface SessionState {
 /** A session with the user it belongs to, as a refresh needs it. */
 export interface SessionWithUser {
   sessionId: string;
-  scopes: Scope[];
+  scopes: readonly Scope[];
   userId: number;
   email: string;
   name: string;
