@@ -130,7 +130,8 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
         failures = v.failures,
         last_failed_at = clock_timestamp(),
         blocked_until = case when v.delay > 0
-          then clock_timestamp() + make_interval(secs => v.delay) else f.blocked_until end
+          then greatest(f.blocked_until, clock_timestamp() + make_interval(secs => v.delay))
+          else f.blocked_until end
       from (values ${rows}) as v(key, failures, delay)
       where f.key = v.key`);
   }
