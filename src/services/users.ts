@@ -242,16 +242,12 @@ export class UserService extends AppService {
   }
 
   private async keepOneSuperuser(userId: number, action: string, tx: Executor): Promise<void> {
-    const superusers = await this.lockActiveSuperusers(tx);
+    const superusers = await this.crud.lockActiveSuperusers(tx);
     if (superusers.length === 1 && superusers[0] === userId) {
       throw new ConflictError(
         `Cannot ${action} the last active superuser; promote another user first`,
       );
     }
-  }
-
-  private lockActiveSuperusers(tx: Executor): Promise<number[]> {
-    return this.crud.lockActiveSuperusers(tx);
   }
 
   /**
