@@ -271,6 +271,8 @@ export class UserService extends AppService {
       await this.crud.setPasswordHash(userId, hash, tx);
       return this.sessions.revokeUserSessions(userId, 'password changed', tx);
     });
+    // Again after the commit: a request between the first forget and the commit re-read the old state.
+    this.sessions.forgetUser(userId);
     return { revokedSessions };
   }
 }
