@@ -26,7 +26,8 @@ export const TokenRequestSchema = Type.Object({
     Type.String({ maxLength: 4096, format: 'password', examples: ['qwerty123'] }),
   ),
   refresh_token: Type.Optional(
-    Type.String({ maxLength: 512, description: 'Refresh grant: the refresh token to exchange' }),
+    // Generous: an access token sent here by mistake must get invalid_grant, not invalid_request.
+    Type.String({ maxLength: 4096, description: 'Refresh grant: the refresh token to exchange' }),
   ),
   scope: Type.Optional(
     Type.String({

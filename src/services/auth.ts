@@ -97,7 +97,13 @@ export class AuthService extends AppService {
     if (presented === '') {
       throw new OAuthError(400, 'invalid_request', 'refresh_token is required');
     }
-    const outcome = await this.sessions.rotate(presented);
+    // The role may have changed since the login: never grant more than it allows now.
+    const outcome = await this.sessions.rotate(presented, (session) =>
+      grantScopes(
+        request.scope,
+        session.scopes.filter((scope) => allowedScopes(session.isSuperuser).includes(scope)),
+      ),
+    );
     if (outcome.kind === 'replayed') {
       throw new OAuthError(400, 'invalid_grant', 'Refresh token has already been used', {
         alert: {
@@ -113,12 +119,7 @@ export class AuthService extends AppService {
     if (outcome.kind === 'invalid') {
       throw new OAuthError(400, 'invalid_grant', 'Refresh token is invalid, expired or revoked');
     }
-    const { session } = outcome;
-    // The role may have changed since the login: never grant more than it allows now.
-    const available = session.scopes.filter((scope) =>
-      allowedScopes(session.isSuperuser).includes(scope),
-    );
-    const scopes = grantScopes(request.scope, available);
+    const { session, scopes } = outcome;
     return this.issue(
       {
         userId: session.userId,

@@ -183,7 +183,7 @@ export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
 
 /** What presenting a refresh token came to. */
 export type RefreshOutcome =
-  | { kind: 'rotated'; session: SessionWithUser; refreshToken: string }
+  | { kind: 'rotated'; session: SessionWithUser; scopes: readonly Scope[]; refreshToken: string }
   /** The token was used before: its whole login is now revoked (suspected theft). */
   | { kind: 'replayed'; sessionId: string; userId: number | undefined }
   | { kind: 'invalid'; reason: string };
@@ -251,8 +251,15 @@ export class SessionService extends AppService {
     });
   }
 
-  /** Exchanges a refresh token for its successor (rotation), detecting a replay. */
-  async rotate(refreshToken: string): Promise<RefreshOutcome> {
+  /**
+   * Exchanges a refresh token for its successor (rotation), detecting a replay. `grant` picks
+   * the scopes for the session; when it throws (a scope the login may not have), nothing is
+   * spent and the client's refresh token still works.
+   */
+  async rotate(
+    refreshToken: string,
+    grant: (session: SessionWithUser) => readonly Scope[],
+  ): Promise<RefreshOutcome> {
     const hash = hashRefreshToken(refreshToken);
     const lifetimeSeconds = this.options.refreshLifetimeSeconds;
     const outcome = await this.transaction(async (tx): Promise<RefreshOutcome> => {
@@ -268,6 +275,7 @@ export class SessionService extends AppService {
       const session = await this.sessions.withUser(sessionId, tx);
       if (session === undefined || session.revoked) return { kind: 'invalid', reason: 'revoked' };
       if (!session.isActive) return { kind: 'invalid', reason: 'user disabled' };
+      const scopes = grant(session);
       const next = newRefreshToken();
       await this.refreshTokens.dropExpired(sessionId, tx);
       await this.refreshTokens.create(
@@ -275,7 +283,7 @@ export class SessionService extends AppService {
         tx,
       );
       await this.sessions.extend(sessionId, lifetimeSeconds, tx);
-      return { kind: 'rotated', session, refreshToken: next };
+      return { kind: 'rotated', session, scopes, refreshToken: next };
     });
     if (outcome.kind === 'replayed') this.cache.delete(outcome.sessionId);
     return outcome;
