@@ -13,6 +13,7 @@ import pg from 'pg';
 import * as schema from '../models/index.js';
 import { rootCause } from '../exc.js';
 import type { Settings } from './config.js';
+import { ChannelListener, type NotificationHandler } from './listener.js';
 import {
   SOCKET_PORT,
   acquireLock,
@@ -52,6 +53,11 @@ export interface Database {
   readonly dsn: Dsn;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Hears NOTIFY on a channel until the database is closed. Only a PostgreSQL server offers it:
+   * an embedded database serves one process, which needs no telling.
+   */
+  listen?: (channel: string, handler: NotificationHandler) => void;
 }
 
 /** Where the database layer says what it did on its own (made a key, fell back to one). */
@@ -221,7 +227,18 @@ export async function openDatabase(settings: Settings, options: OpenOptions): Pr
       max: poolMax,
       connectionTimeoutMillis: 5000,
     });
-    return checkReachable(poolDatabase(pool, label, dsn, async () => undefined));
+    const listeners: ChannelListener[] = [];
+    const database = poolDatabase(pool, label, dsn, async () => {
+      await Promise.all(listeners.map((listener) => listener.close()));
+    });
+    return checkReachable({
+      ...database,
+      listen(channel, handler) {
+        const listener = new ChannelListener(dsn.url, channel, handler);
+        listeners.push(listener);
+        listener.start();
+      },
+    });
   }
   if (dsn.dataDir === undefined) {
     const client = await PGlite.create();

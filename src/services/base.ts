@@ -12,6 +12,7 @@ import {
   type AppDb,
   type AppTx,
   type ArrayQuery,
+  type Database,
   type Executor,
 } from '../backend/database.js';
 
@@ -20,6 +21,8 @@ export interface ServiceContext {
   db: AppDb;
   /** The driver's array-mode runner for hot reads; without it they go through Drizzle. */
   queryArrays?: ArrayQuery;
+  /** NOTIFY from other processes on the same PostgreSQL server, when there are any. */
+  listen?: Database['listen'];
 }
 
 /**

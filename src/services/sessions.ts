@@ -109,6 +109,11 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
     return rows.map((row) => row.id);
   }
 
+  /** Tells every process listening that a login or a user changed; sent when `tx` commits. */
+  async announce(payload: string, tx?: Executor): Promise<void> {
+    await this.on(tx).execute(sql`select pg_notify(${CHANNEL}, ${payload})`);
+  }
+
   /** Forgets a user's dead sessions (expired, or revoked a day ago) and their refresh tokens. */
   async prune(userId: number, tx?: Executor): Promise<void> {
     await this.on(tx)
@@ -124,6 +129,9 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
       );
   }
 }
+
+/** Where processes tell each other that logins changed: `s:<session id>` or `u:<user id>`. */
+const CHANNEL = 'myapi_sessions';
 
 export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
   async create(
@@ -223,6 +231,16 @@ export class SessionService extends AppService {
     this.refreshTokens = new RefreshTokenCRUD(this.db, refreshTokens);
     this.recheckMs = options.recheckSeconds * 1000;
     this.cacheSize = options.cacheSize ?? 10_000;
+    context.listen?.(CHANNEL, (payload) => {
+      this.heard(payload);
+    });
+  }
+
+  /** Another process changed a login or a user, or we may have missed such news. */
+  private heard(payload: string | undefined): void {
+    if (payload === undefined) this.cache.clear();
+    else if (payload.startsWith('s:')) this.cache.delete(payload.slice(2));
+    else if (payload.startsWith('u:')) this.forgetUser(Number(payload.slice(2)));
   }
 
   get refreshLifetimeSeconds(): number {
@@ -270,6 +288,7 @@ export class SessionService extends AppService {
         // Committed with this transaction: the revocation must stand although the request fails.
         const session = await this.sessions.withUser(known.sessionId, tx);
         await this.sessions.revoke({ sessionId: known.sessionId }, 'refresh token reused', tx);
+        await this.sessions.announce(`s:${known.sessionId}`, tx);
         return { kind: 'replayed', sessionId: known.sessionId, userId: session?.userId };
       }
       const session = await this.sessions.withUser(sessionId, tx);
@@ -296,14 +315,25 @@ export class SessionService extends AppService {
 
   async revokeSession(sessionId: string, reason: string, tx?: Executor): Promise<void> {
     await this.sessions.revoke({ sessionId }, reason, tx);
+    await this.sessions.announce(`s:${sessionId}`, tx);
     this.cache.delete(sessionId);
   }
 
   /** Ends every login of a user (password changed, account disabled); returns how many. */
   async revokeUserSessions(userId: number, reason: string, tx?: Executor): Promise<number> {
     const revoked = await this.sessions.revoke({ userId }, reason, tx);
-    this.forgetUser(userId);
+    await this.announceUserChange(userId, tx);
     return revoked.length;
+  }
+
+  /**
+   * A user's status or role changed: this process forgets what it cached about their logins
+   * now, other processes on the same PostgreSQL server when `tx` commits (NOTIFY); any other
+   * process within `recheckSeconds`.
+   */
+  async announceUserChange(userId: number, tx?: Executor): Promise<void> {
+    await this.sessions.announce(`u:${userId}`, tx);
+    this.forgetUser(userId);
   }
 
   /** Drops what this process remembers about a user's sessions (role or status changed). */

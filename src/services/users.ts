@@ -223,6 +223,8 @@ export class UserService extends AppService {
       if (row === undefined) throw new NotFoundError(`User ${userId} not found`);
       if (changes.is_active === false) {
         await this.sessions.revokeUserSessions(userId, 'user disabled', tx);
+      } else {
+        await this.sessions.announceUserChange(userId, tx);
       }
       return row;
     });
@@ -236,6 +238,7 @@ export class UserService extends AppService {
       if (!(await this.crud.remove(userId, tx))) {
         throw new NotFoundError(`User ${userId} not found`);
       }
+      await this.sessions.announceUserChange(userId, tx);
     });
     // Its sessions went with it (on delete cascade); the per-request check finds none.
     this.sessions.forgetUser(userId);
