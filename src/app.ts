@@ -91,7 +91,8 @@ export async function buildApp(options: AppOptions) {
     // Behind a proxy every client has the proxy's address; the login throttle needs the real one.
     trustProxy: trustProxy(settings.trust_proxy),
     logController: new AccessLog(),
-    ajv: { customOptions: { allErrors: true } },
+    // Unknown body fields are refused (422), never silently dropped: Fastify removes them by default.
+    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((error, request, reply) => {
