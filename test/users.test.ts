@@ -207,6 +207,26 @@ for (const kind of databaseKinds()) {
         assert.equal(refused.statusCode, 401, show(refused));
       });
 
+      it('guessing the current password with a stolen token is throttled like a login (429)', async () => {
+        const user = await newUser(t, 'guessed current');
+        const authorization = await bearer(t, user.email);
+        const guess = (current: string) =>
+          call('POST', '/users/me/password', authorization, {
+            current_password: current,
+            new_password: 'another fine passphrase',
+          });
+        for (let i = 0; i < 5; i++) {
+          assert.equal((await guess(`guess-${i}`)).statusCode, 403);
+        }
+        const refused = await guess(STRONG);
+        assert.equal(refused.statusCode, 429, show(refused));
+        assert.equal(refused.headers['retry-after'], '1');
+        assert.equal(problem(refused).error, 'slow_down');
+        // The same counters as POST /token: the login from this address waits too.
+        const login = await tokenRequest(t.app, { username: user.email, password: STRONG });
+        assert.equal(login.statusCode, 429, show(login));
+      });
+
       it('refuses a new password against each policy rule with a clear 422', async () => {
         const user = await createUser(t, {
           name: 'Pat Example Owner',

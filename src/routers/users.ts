@@ -63,17 +63,19 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
         summary: 'Change your password',
         description:
           'Needs the current password. The new one must pass the password policy (422 says ' +
-          'why not). Every login of the account ends, this one included: log in again.',
+          'why not). Every login of the account ends, this one included: log in again. Wrong ' +
+          'current passwords count towards the login throttle (429 with Retry-After).',
         body: PasswordChangeSchema,
-        response: { 204: noContent, ...problemResponses(401, 403, 422, 503) },
+        response: { 204: noContent, ...problemResponses(401, 403, 422, 429, 503) },
       },
     },
     async (request, reply) => {
       const { current_password, new_password } = request.body;
-      await users.setPassword(principalOf(request).userId, new_password, {
-        current: current_password,
-        enforcePolicy: true,
-      });
+      await auth.changePassword(
+        principalOf(request),
+        { current: current_password, next: new_password },
+        { address: request.ip },
+      );
       return reply.code(204).send(null);
     },
   );

@@ -7,7 +7,7 @@ import { allowedScopes, grantScopes } from './scopes.js';
 import type { SessionService, SessionState } from './sessions.js';
 import type { LoginThrottle } from './throttle.js';
 import type { AccessGrant, TokenCodec } from './tokens.js';
-import type { UserService } from './users.js';
+import { WrongPasswordError, type UserService } from './users.js';
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
@@ -50,6 +50,29 @@ export class AuthService extends AppService {
     }
   }
 
+  /**
+   * Self-service password change. The current password is a password check like a login's, so
+   * the same throttle guards it: a stolen access token is no licence to guess.
+   */
+  async changePassword(
+    principal: Principal,
+    change: { current: string; next: string },
+    client: ClientInfo,
+  ): Promise<void> {
+    const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
+    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
+    try {
+      await this.users.setPassword(principal.userId, change.next, {
+        current: change.current,
+        enforcePolicy: true,
+      });
+    } catch (error) {
+      if (error instanceof WrongPasswordError) await this.throttle.failed(decision.attempt);
+      throw error;
+    }
+    await this.throttle.succeeded(decision.attempt);
+  }
+
   private async passwordGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
     const username = request.username?.trim() ?? '';
     const password = request.password ?? '';
@@ -58,14 +81,7 @@ export class AuthService extends AppService {
     }
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
-    if (!decision.allowed) {
-      throw new OAuthError(
-        429,
-        'slow_down',
-        `Too many failed logins; retry in ${decision.retryAfterSeconds} s`,
-        { retryAfterSeconds: decision.retryAfterSeconds },
-      );
-    }
+    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
     const { attempt } = decision;
     const user = await this.users.findForLogin(username);
     if (user === undefined) {
@@ -176,6 +192,17 @@ export class AuthService extends AppService {
       ? state.then((loaded) => admit(grant, loaded, required))
       : admit(grant, state, required);
   }
+}
+
+function slowDown(retryAfterSeconds: number): OAuthError {
+  return new OAuthError(
+    429,
+    'slow_down',
+    `Too many failed logins; retry in ${retryAfterSeconds} s`,
+    {
+      retryAfterSeconds,
+    },
+  );
 }
 
 function admit(

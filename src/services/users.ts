@@ -82,6 +82,13 @@ export class UserCRUD extends AppCRUD<typeof users> {
   }
 }
 
+/** The current password given for a change is wrong: 403, and a failure for the throttle. */
+export class WrongPasswordError extends ForbiddenError {
+  constructor() {
+    super('The current password is incorrect');
+  }
+}
+
 export function publicUser({ user_id, name, email, is_active, is_superuser }: UserWithHash): User {
   return { user_id, name, email, is_active, is_superuser };
 }
@@ -266,7 +273,7 @@ export class UserService extends AppService {
     const user = await this.require(userId);
     if (options.current !== undefined) {
       const { ok } = await this.hasher.verify(user.hashed_password, options.current);
-      if (!ok) throw new ForbiddenError('The current password is incorrect');
+      if (!ok) throw new WrongPasswordError();
     }
     if (options.enforcePolicy === true) this.enforcePolicy(password, user, 'new_password');
     const hash = await this.hasher.hash(password);
