@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,17 @@ import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
 import { ADMIN_DSN, TOKEN_KEY, createServerDatabase } from './support/databases.js';
-import { CLI, CREATE_USER_ARGS, cleanEnv, USER } from './support/process.js';
+import { spawn } from 'node:child_process';
+import {
+  CLI,
+  cleanEnv,
+  CREATE_USER_ARGS,
+  lines,
+  runCommand,
+  USER,
+  type RunOptions,
+  type RunResult,
+} from './support/process.js';
 
 /**
  * The `myapi` command as a user runs it: `node dist/cli.js ...` in a directory of its own, with
@@ -20,49 +29,11 @@ const PACKAGE_VERSION = (
   }
 ).version;
 const STACK_FRAME = '    at ';
-const RUN_TIMEOUT_MS = 30_000;
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  cwd: string;
-  env?: Record<string, string>;
-  /** Written to stdin, which is then closed; without it stdin is closed at once. */
-  input?: string;
-}
+/** A safety net, not a timing: an embedded first start (WASM, initdb, migrations) is slow under load. */
+const RUN_TIMEOUT_MS = 120_000;
 
 function run(args: string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: options.cwd,
-      env: cleanEnv(options.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-function lines(text: string): string[] {
-  return text.split('\n').filter((line) => line.trim() !== '');
+  return runCommand(args, { ...options, timeoutMs: RUN_TIMEOUT_MS });
 }
 
 function show(result: RunResult): string {

@@ -1,6 +1,3 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +9,14 @@ import type { UserWithHash } from '../src/schemas/users.js';
 import { UserCRUD } from '../src/services/users.js';
 import { createServerDatabase, databaseKinds, TOKEN_KEY } from './support/databases.js';
 import { ADMIN } from './support/http.js';
-import { CLI, CREATE_USER_ARGS, cleanEnv, USER } from './support/process.js';
+import {
+  CREATE_USER_ARGS,
+  lines,
+  runCommand,
+  tempDir,
+  USER,
+  type RunResult,
+} from './support/process.js';
 
 /**
  * The `myapi` user commands as an operator runs them (`node dist/cli.js ...`, built by
@@ -28,62 +32,18 @@ const TEST_TIMEOUT_MS = 600_000;
 const HEADER = 'user_id\temail\tname\tactive\tsuperuser';
 const NOBODY = 'nobody@myapi.com';
 
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
 function run(
   args: string[],
   cwd: string,
   env: Record<string, string>,
   input = '',
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd,
-      env: cleanEnv(env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
-
-function lines(text: string): string[] {
-  return text.split('\n').filter((line) => line.trim() !== '');
+  return runCommand(args, { cwd, env, input, timeoutMs: RUN_TIMEOUT_MS });
 }
 
 function show(args: string[], result: RunResult): string {
   return `myapi ${args.join(' ')}: exit ${String(result.code)} (${String(result.signal)})\n--- stdout\n${result.stdout}--- stderr\n${result.stderr}`;
 }
-
-const tempDirs: string[] = [];
-
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'myapi-cli-users-'));
-  tempDirs.push(dir);
-  return dir;
-}
-
-after(() => {
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 type Target = 'embedded' | 'postgres';
 
