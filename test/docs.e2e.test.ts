@@ -272,7 +272,20 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
       assert.ok(status in getMovie.responses, `GET /movies/{movie_id} lacks a ${status} response`);
     }
     assert.deepEqual(Object.values(doc.components?.securitySchemes ?? {}), [
-      { type: 'oauth2', flows: { password: { tokenUrl: '/token', scopes: {} } } },
+      {
+        type: 'oauth2',
+        flows: {
+          password: {
+            tokenUrl: '/token',
+            refreshUrl: '/token',
+            scopes: {
+              'movies:read': 'Read the movie catalogue',
+              'movies:write': 'Add, change and delete movies',
+              'users:admin': 'Manage user accounts',
+            },
+          },
+        },
+      },
     ]);
 
     // The page renders the same document.
@@ -292,6 +305,15 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     assert.equal(await dialog.locator('input#client_id_password').inputValue(), '');
     assert.equal(await dialog.locator('input#client_secret_password').inputValue(), '');
 
+    // The dialog offers the scopes; a regular user asks for the one it may have.
+    for (const scope of ['movies:read', 'movies:write', 'users:admin']) {
+      assert.equal(await dialog.locator(`input[data-value="${scope}"]`).count(), 1, scope);
+    }
+    // The checkbox itself is hidden behind its styled label, which is what a person clicks.
+    const box = dialog.locator('input[data-value="movies:read"]');
+    await dialog.locator(`label[for="${String(await box.getAttribute('id'))}"]`).click();
+    assert.equal(await box.isChecked(), true);
+
     const tokenResponse = page.waitForResponse(
       (response) =>
         response.request().method() === 'POST' && new URL(response.url()).pathname === '/token',
@@ -305,6 +327,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     const sent = new URLSearchParams(token.request().postData() ?? '');
     assert.equal(sent.get('username'), USER.email);
     assert.equal(sent.get('grant_type'), 'password');
+    assert.equal(sent.get('scope'), 'movies:read');
 
     // Logged in: the dialog says so and offers Logout instead of Authorize.
     await dialog.locator('.auth-btn-wrapper button', { hasText: 'Logout' }).waitFor();
