@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { TOKEN_KEY, createServerDatabase } from './support/databases.js';
 import {
   createUser,
@@ -53,6 +54,47 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       assert.deepEqual(body, TUTORIAL_MOVIES);
 
       first.assertLogsClean([USER.password, firstToken, readFileSync(keyFile, 'utf8').trim()]);
+    });
+
+    it("keeps concurrent requests and a CLI command apart on the embedded database's one session", async () => {
+      // The server and the CLI reach PGlite's single session through its socket: the queries of
+      // concurrent requests and of the command must not be mixed (each answer is checked).
+      const expected = (year: number, rating: number) =>
+        DEMO_MOVIES.filter((m) => m.released >= year && m.rating >= rating)
+          .map((m) => ({ ...m }))
+          .sort((a, b) => a.movie_id - b.movie_id);
+      const headers = { authorization: `Bearer ${firstToken}` };
+      const check = async (i: number) => {
+        if (i % 2 === 0) {
+          const response = await fetch(`${first.url}/movies/${(i % 90) + 1}`, { headers });
+          assert.equal(response.status, 200, await response.clone().text());
+          assert.equal(((await response.json()) as { movie_id: number }).movie_id, (i % 90) + 1);
+          return;
+        }
+        const [year, rating] = [1950 + (i % 60), (i % 9) + 0.5];
+        const response = await fetch(`${first.url}/movies/new?year=${year}&rating=${rating}`, {
+          headers,
+        });
+        assert.equal(response.status, 200, await response.clone().text());
+        assert.deepEqual(await response.json(), expected(year, rating));
+      };
+      let commandDone = false;
+      const command = runCli(['users', 'list'], cwd).finally(() => {
+        commandDone = true;
+      });
+      let served = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async (_, lane) => {
+          for (let i = lane; !commandDone || i < 64; i += 8) {
+            await check(i);
+            served++;
+          }
+        }),
+      );
+      const { exit, proc } = await command;
+      assert.equal(exit.code, 0, proc.show());
+      assert.match(proc.stdout, new RegExp(USER.email));
+      assert.ok(served >= 64 && first.alive, `served ${served}`);
     });
 
     it('/health answers 200 {"status":"ok"} and /ready 200', async () => {

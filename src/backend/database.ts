@@ -14,6 +14,7 @@ import * as schema from '../models/index.js';
 import { rootCause } from '../exc.js';
 import type { Settings } from './config.js';
 import { ChannelListener, type NotificationHandler } from './listener.js';
+import { keepProtocolSequencesTogether } from './socket_batching.js';
 import {
   SOCKET_PORT,
   acquireLock,
@@ -311,8 +312,12 @@ async function shareOverSocket(
   // Only a dead holder can have left a socket behind: the lock proved no one else is here.
   if (existsSync(path)) rmSync(path);
   const server = new PGLiteSocketServer({ db: client, path, maxConnections: poolMax + 8 });
+  keepProtocolSequencesTogether(server);
   await server.start();
-  const database = socketClient(socketDir, poolMax, label, dsn);
+  // One connection: PGlite has one session, so more would add no parallelism, and pg's
+  // per-connection cache of named prepared statements would be wrong (a second connection
+  // parsing the hot reads' statements again gets "prepared statement already exists").
+  const database = socketClient(socketDir, 1, label, dsn);
   return checkReachable({
     ...database,
     async close() {
