@@ -124,7 +124,8 @@ export class Proc {
   }
 
   /** Resolves when stdout satisfies `done` (checked on each chunk), fails on exit or timeout. */
-  waitForStdout(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  // A safety net, not a timing: a worker starting on a loaded 2-core machine can take 10 s.
+  waitForStdout(done: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
     return new Promise((resolve, reject) => {
       const finish = (error?: Error) => {
         clearTimeout(timer);
