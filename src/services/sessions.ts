@@ -221,6 +221,8 @@ export class SessionService extends AppService {
   private readonly loading = new Map<string, Promise<SessionState | undefined>>();
   private readonly recheckMs: number;
   private readonly cacheSize: number;
+  /** Bumped whenever cached states are dropped: a read that began before must not be kept. */
+  private generation = 0;
 
   constructor(
     context: ServiceContext,
@@ -238,8 +240,9 @@ export class SessionService extends AppService {
 
   /** Another process changed a login or a user, or we may have missed such news. */
   private heard(payload: string | undefined): void {
+    this.generation++;
     if (payload === undefined) this.cache.clear();
-    else if (payload.startsWith('s:')) this.cache.delete(payload.slice(2));
+    else if (payload.startsWith('s:')) this.forgetSession(payload.slice(2));
     else if (payload.startsWith('u:')) this.forgetUser(Number(payload.slice(2)));
   }
 
@@ -304,7 +307,7 @@ export class SessionService extends AppService {
       await this.sessions.extend(sessionId, lifetimeSeconds, tx);
       return { kind: 'rotated', session, scopes, refreshToken: next };
     });
-    if (outcome.kind === 'replayed') this.cache.delete(outcome.sessionId);
+    if (outcome.kind === 'replayed') this.forgetSession(outcome.sessionId);
     return outcome;
   }
 
@@ -316,6 +319,11 @@ export class SessionService extends AppService {
   async revokeSession(sessionId: string, reason: string, tx?: Executor): Promise<void> {
     await this.sessions.revoke({ sessionId }, reason, tx);
     await this.sessions.announce(`s:${sessionId}`, tx);
+    this.forgetSession(sessionId);
+  }
+
+  private forgetSession(sessionId: string): void {
+    this.generation++;
     this.cache.delete(sessionId);
   }
 
@@ -338,6 +346,7 @@ export class SessionService extends AppService {
 
   /** Drops what this process remembers about a user's sessions (role or status changed). */
   forgetUser(userId: number): void {
+    this.generation++;
     for (const [sessionId, cached] of this.cache) {
       if (cached.state?.userId === userId) this.cache.delete(sessionId);
     }
@@ -361,9 +370,11 @@ export class SessionService extends AppService {
   }
 
   private async load(sessionId: string): Promise<SessionState | undefined> {
+    const generation = this.generation;
     try {
       const state = await this.sessions.state(sessionId);
-      if (this.recheckMs > 0) {
+      // A revocation heard while this read was on its way may be newer than what it read.
+      if (this.recheckMs > 0 && generation === this.generation) {
         this.cache.delete(sessionId);
         if (this.cache.size >= this.cacheSize) {
           const oldest = this.cache.keys().next().value;
