@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import { sql } from 'drizzle-orm';
@@ -31,6 +32,13 @@ const TUTORIAL_MOVIES = [
   { movie_id: 3, title: 'The Dark Knight', released: 2008, rating: 9 },
 ];
 
+/** Every migration in the repository, in order: each branch adds its own to the journal. */
+const ALL_MIGRATIONS = (
+  JSON.parse(readFileSync(new URL('../drizzle/meta/_journal.json', import.meta.url), 'utf8')) as {
+    entries: { tag: string }[];
+  }
+).entries.map((entry) => entry.tag);
+
 async function run(t: TestDatabase, statement: string) {
   await t.database.db.execute(sql.raw(statement));
 }
@@ -49,15 +57,15 @@ for (const kind of databaseKinds()) {
 
     it('creates the schema on an empty database, then has nothing left to do', async () => {
       const t = await fresh();
-      assert.deepEqual(await pendingMigrations(t.database.db), ['0000_init']);
+      assert.deepEqual(await pendingMigrations(t.database.db), ALL_MIGRATIONS);
       assert.deepEqual(await migrate(t.database.db), {
-        applied: ['0000_init'],
+        applied: ALL_MIGRATIONS,
         alreadyApplied: [],
       });
       assert.deepEqual(await pendingMigrations(t.database.db), []);
       assert.deepEqual(await migrate(t.database.db), {
         applied: [],
-        alreadyApplied: ['0000_init'],
+        alreadyApplied: ALL_MIGRATIONS,
       });
       const columns = await queryRows<{
         table_name: string;
@@ -100,7 +108,7 @@ for (const kind of databaseKinds()) {
         `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('test user', 'Test_User@myapi.com', '${legacy}')`,
       );
 
-      assert.deepEqual((await migrate(t.database.db)).applied, ['0000_init']);
+      assert.deepEqual((await migrate(t.database.db)).applied, ALL_MIGRATIONS);
       const movies = await queryRows<{ movie_id: number; title: string; rating: string }>(
         t.database.db,
         sql`select movie_id, title, rating::text as rating from myapi.movies order by movie_id`,
@@ -151,14 +159,14 @@ for (const kind of databaseKinds()) {
       }
       assert.deepEqual(await migrate(t.database.db), {
         applied: [],
-        alreadyApplied: ['0000_init'],
+        alreadyApplied: ALL_MIGRATIONS,
       });
     });
 
     it('lets concurrent migrate runs serialise instead of failing', async () => {
       const t = await fresh();
       const reports = await Promise.all([migrate(t.database.db), migrate(t.database.db)]);
-      assert.deepEqual(reports.map((r) => r.applied).flat(), ['0000_init']);
+      assert.deepEqual(reports.map((r) => r.applied).flat(), ALL_MIGRATIONS);
     });
   });
 }
