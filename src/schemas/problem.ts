@@ -26,7 +26,10 @@ const DESCRIPTIONS: Record<number, string> = {
   401: 'Missing, malformed, expired or forged credentials (`WWW-Authenticate: Bearer`)',
   404: 'No such resource',
   409: 'Conflicts with an existing resource',
+  412: 'The `If-Match` ETag is stale: the resource changed since it was read (the current `ETag` is sent)',
+  413: 'The request body is too large',
   422: 'Invalid parameters; `errors` lists the failing fields',
+  428: 'The write needs an `If-Match` header (the `ETag` from a read, or `*`)',
   503: 'The database cannot be reached; retry after `Retry-After` seconds',
 };
 

@@ -42,3 +42,11 @@ export async function tutorialApp(
   await seedTutorial(t);
   return { t, authorization: `Bearer ${await login(t.app)}` };
 }
+
+/**
+ * The Authorization header of a user allowed to write movies (movies:write). Every write test
+ * logs in through here, so the one place that knows who may write is this function.
+ */
+export async function writerAuthorization(t: TestApp): Promise<string> {
+  return `Bearer ${await login(t.app)}`;
+}
