@@ -14,7 +14,7 @@ import {
   type Placeholder,
   type SQL,
 } from 'drizzle-orm';
-import type { Executor } from '../backend/database.js';
+import { queryRows, type AppTx, type Executor } from '../backend/database.js';
 import { DEMO_MOVIES } from '../data/demo_movies.js';
 import {
   ConflictError,
@@ -35,6 +35,14 @@ import type {
   SortOrder,
 } from '../schemas/movies.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
+import {
+  checkHeader,
+  CsvError,
+  CsvParser,
+  csvLine,
+  CSV_HEADER,
+  movieFromRecord,
+} from './movie_csv.js';
 import { decodeCursor, encodeCursor, type Position } from './movie_cursor.js';
 
 type Value = number | Placeholder;
@@ -243,6 +251,24 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     return rows.length > 0;
   }
 
+  /**
+   * Inserts a batch in one statement (four arrays unnested: one round trip for thousands of rows,
+   * with no per-row parameters); rows whose id is taken are skipped. Returns the ids inserted.
+   */
+  async insertBatch(list: readonly Movie[], tx?: Executor): Promise<Set<number>> {
+    const rows = await queryRows<{ movie_id: number }>(
+      this.on(tx),
+      sql`insert into ${movies} (movie_id, title, released, rating)
+          select * from unnest(${sql.param(list.map((m) => m.movie_id))}::int[],
+                               ${sql.param(list.map((m) => m.title))}::text[],
+                               ${sql.param(list.map((m) => m.released))}::int[],
+                               ${sql.param(list.map((m) => m.rating.toFixed(1)))}::numeric[])
+          on conflict (movie_id) do nothing
+          returning movie_id`,
+    );
+    return new Set(rows.map((row) => row.movie_id));
+  }
+
   async count(tx?: Executor): Promise<number> {
     const [row] = await this.on(tx).select({ n: count() }).from(movies);
     return row?.n ?? 0;
@@ -440,6 +466,87 @@ export class MovieService extends AppService {
     throw new PreconditionFailedError(
       `Movie ${movieId} was changed since it was read: read it again and retry with its new ETag`,
       etagOf(current),
+    );
+  }
+
+  /**
+   * Loads a CSV file (see movie_csv.ts) in one transaction: the first bad row, or a movie_id
+   * that is taken (in the table or earlier in the file), aborts it with that row's line, and
+   * the table is left as it was. Batches of `batchSize` rows go in as one statement each.
+   */
+  importCsv(
+    chunks: AsyncIterable<string>,
+    onBatch?: (imported: number) => void,
+    batchSize = 5000,
+  ): Promise<SeedReport> {
+    return this.transaction(async (tx) => {
+      const parser = new CsvParser();
+      let header = true as boolean; // cleared inside take(), which flow analysis cannot see
+      let imported = 0;
+      let batch: { line: number; movie: Movie }[] = [];
+      const flush = async () => {
+        if (batch.length === 0) return;
+        await this.insertChecked(batch, tx);
+        imported += batch.length;
+        batch = [];
+        onBatch?.(imported);
+      };
+      const take = async (records: ReturnType<CsvParser['push']>) => {
+        for (const record of records) {
+          if (header) {
+            checkHeader(record);
+            header = false;
+            continue;
+          }
+          batch.push({ line: record.line, movie: movieFromRecord(record) });
+          if (batch.length >= batchSize) await flush();
+        }
+      };
+      for await (const chunk of chunks) await take(parser.push(chunk));
+      await take(parser.end());
+      if (header) checkHeader(undefined);
+      await flush();
+      return { inserted: imported, total: await this.crud.count(tx) };
+    });
+  }
+
+  private async insertChecked(batch: { line: number; movie: Movie }[], tx: AppTx): Promise<void> {
+    const inserted = await this.crud.insertBatch(
+      batch.map((row) => row.movie),
+      tx,
+    );
+    if (inserted.size === batch.length) return;
+    // The first row whose id was not inserted by this row itself is the duplicate.
+    for (const { line, movie } of batch) {
+      if (!inserted.delete(movie.movie_id)) {
+        throw new CsvError(line, `movie_id ${movie.movie_id} already exists`);
+      }
+    }
+  }
+
+  /**
+   * Writes every movie as CSV, by movie_id, in pages of `pageSize`, from one read-only snapshot
+   * (repeatable read): a write during a long export cannot make it skip or repeat a movie.
+   */
+  exportCsv(write: (text: string) => Promise<void>, pageSize = 10_000): Promise<number> {
+    return this.db.transaction(
+      async (tx) => {
+        await write(`${CSV_HEADER}\n`);
+        let written = 0;
+        let after: Position | undefined;
+        for (;;) {
+          const rows = await this.crud.page(
+            { sort: 'movie_id', order: 'asc', after, limit: pageSize },
+            tx,
+          );
+          if (rows.length === 0) return written;
+          await write(rows.map(csvLine).join(''));
+          written += rows.length;
+          const last = rows[rows.length - 1] as Movie;
+          after = { sort: 'movie_id', order: 'asc', value: last.movie_id, movieId: last.movie_id };
+        }
+      },
+      { isolationLevel: 'repeatable read', accessMode: 'read only' },
     );
   }
 
