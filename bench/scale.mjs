@@ -4,6 +4,7 @@
 // usage: node bench/scale.mjs [--large N] [--small N] [--requests N] [--rounds N]
 //                             [--no-import] [--no-build]
 //
+// Each catalogue is the 96 demo films plus N synthetic ones.
 // Uses the local PostgreSQL server ($BENCH_PG_DSN): creates myapi_bench_scale_small and
 // myapi_bench_scale_large (and myapi_bench_scale_import), dropped first if they exist and at
 // the end. Both catalogues are served at once and measured in alternation, round after round,
@@ -141,7 +142,18 @@ const ENDPOINTS = [
     ],
   },
   {
-    name: 'GET /movies?q=4242 (title search)',
+    name: 'GET /movies?q=GODFÄTHER (title search, 2 matches at both sizes)',
+    url: () => `/movies?q=${encodeURIComponent('GODFÄTHER')}`,
+    sql: () => [
+      "select * from myapi.movies where myapi.search_key(title) like '%' || myapi.search_key('GODFÄTHER') || '%' order by movie_id limit 51",
+      "select count(*) from (select 1 from myapi.movies where myapi.search_key(title) like '%' || myapi.search_key('GODFÄTHER') || '%' limit 1001) matching",
+    ],
+  },
+  {
+    name: 'GET /movies?q=4242 (title search, matches grow: 1 vs 299)',
+    // Not the same work at both sizes (a search returning 299x the rows), so it is reported but
+    // not held to the 2x bound: it shows what each matching row costs.
+    informative: true,
     url: () => '/movies?q=4242',
     sql: () => [
       "select * from myapi.movies where myapi.search_key(title) like '%' || myapi.search_key('4242') || '%' order by movie_id limit 51",
@@ -238,6 +250,8 @@ async function main() {
       MYAPI_LOG_LEVEL: 'warn',
     });
     myapi(['migrate'], size.env);
+    // The 96 demo films (ids 1-96) give both catalogues the same few real titles to search.
+    myapi(['seed'], size.env);
     console.error(
       `== ${size.label}: myapi seed --synthetic ${size.movies} (load ${loadAverage()})`,
     );
@@ -298,6 +312,7 @@ async function main() {
     const of = (label, key) => median(samples[e][label].map((s) => s[key]));
     return {
       endpoint: endpoint.name,
+      informative: endpoint.informative === true,
       small_p50_ms: of('small', 'p50'),
       large_p50_ms: of('large', 'p50'),
       small_p99_ms: of('small', 'p99'),
@@ -354,7 +369,7 @@ async function main() {
   writeJson(file, { machine, options, timings, results, plans });
   writeFileSync(path.join(RESULTS_DIR, 'scale-plans.txt'), `${plans.join('\n\n')}\n`);
   console.error(`\n== wrote ${rel(file)} and bench/results/scale-plans.txt`);
-  const worst = Math.max(...results.map((r) => r.ratio_p50));
+  const worst = Math.max(...results.filter((r) => !r.informative).map((r) => r.ratio_p50));
   return worst <= 2 ? 0 : 1;
 }
 

@@ -11,14 +11,16 @@ CREATE OR REPLACE FUNCTION "myapi"."search_key"(value text) RETURNS text
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 	AS $$ SELECT lower(public.unaccent('public.unaccent'::regdictionary, value)) $$;
 --> statement-breakpoint
--- /movies/new walks movie_id order and checks released and rating inside the index, so only
--- matching rows are fetched from the table and the scan stops after one page.
-CREATE INDEX IF NOT EXISTS "movies_id_released_rating_idx" ON "myapi"."movies" USING btree ("movie_id","released","rating");
+-- One index per sort order of GET /movies, each (key, movie_id, other filter columns): the
+-- keyset condition is a range on the first two, and the year and rating filters are checked
+-- inside the index, so a page fetches only the rows it returns and a bounded count of
+-- matches needs no table access. movie_id order also serves /movies/new.
+CREATE INDEX IF NOT EXISTS "movies_id_page_idx" ON "myapi"."movies" USING btree ("movie_id","released","rating");
 --> statement-breakpoint
-CREATE INDEX IF NOT EXISTS "movies_title_id_idx" ON "myapi"."movies" USING btree ("title","movie_id");
+CREATE INDEX IF NOT EXISTS "movies_title_page_idx" ON "myapi"."movies" USING btree ("title","movie_id","released","rating");
 --> statement-breakpoint
-CREATE INDEX IF NOT EXISTS "movies_released_id_idx" ON "myapi"."movies" USING btree ("released","movie_id");
+CREATE INDEX IF NOT EXISTS "movies_released_page_idx" ON "myapi"."movies" USING btree ("released","movie_id","rating");
 --> statement-breakpoint
-CREATE INDEX IF NOT EXISTS "movies_rating_id_idx" ON "myapi"."movies" USING btree ("rating","movie_id");
+CREATE INDEX IF NOT EXISTS "movies_rating_page_idx" ON "myapi"."movies" USING btree ("rating","movie_id","released");
 --> statement-breakpoint
 CREATE INDEX IF NOT EXISTS "movies_title_search_idx" ON "myapi"."movies" USING gin ("myapi"."search_key"("title") public.gin_trgm_ops);

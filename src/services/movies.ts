@@ -115,7 +115,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
         .where(idIs(sql.placeholder('id')))
         .limit(1),
     ),
-    // Keyset on movie_id: movies_id_released_rating_idx yields ids in order and checks the
+    // Keyset on movie_id: movies_id_page_idx yields ids in order and checks the
     // filters inside the index, so a page costs the same at 10,000 rows as at a million.
     releasedSince: this.preparedRows(
       'movies_released_since_page',
