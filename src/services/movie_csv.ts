@@ -54,32 +54,51 @@ export class CsvParser {
       this.started = true;
       if (text.startsWith('\uFEFF')) text = text.slice(1);
     }
-    for (const char of text) {
+    // Runs of ordinary characters are copied as one slice: character by character, a 10 MB
+    // field took seconds.
+    let i = 0;
+    while (i < text.length) {
       switch (this.state) {
-        case 'quoted':
-          if (char === '"') this.state = 'quote-in-quoted';
-          else {
-            if (char === '\n') this.line++;
-            this.field += char;
-          }
+        case 'quoted': {
+          const quote = text.indexOf('"', i);
+          const end = quote === -1 ? text.length : quote;
+          const part = text.slice(i, end);
+          this.field += part;
+          this.line += countLineFeeds(part);
+          if (quote !== -1) this.state = 'quote-in-quoted';
+          i = end + 1;
           break;
-        case 'quote-in-quoted':
+        }
+        case 'start':
+        case 'unquoted': {
+          SPECIAL.lastIndex = i;
+          const special = SPECIAL.exec(text);
+          const end = special === null ? text.length : special.index;
+          if (end > i) {
+            this.field += text.slice(i, end);
+            this.state = 'unquoted';
+          }
+          if (special === null) return records;
+          if (special[0] === '"' && this.state === 'start') this.state = 'quoted';
+          else this.endOfField(special[0], records, undefined);
+          i = end + 1;
+          break;
+        }
+        case 'quote-in-quoted': {
+          const char = text.charAt(i);
           if (char === '"') {
             this.field += '"';
             this.state = 'quoted';
           } else this.endOfField(char, records, 'after a closing quote');
+          i++;
           break;
+        }
         case 'cr':
-          if (char !== '\n') throw new CsvError(this.line, 'a carriage return not followed by LF');
+          if (text.charAt(i) !== '\n') {
+            throw new CsvError(this.line, 'a carriage return not followed by LF');
+          }
           this.endRecord(records);
-          break;
-        case 'start':
-          if (char === '"') {
-            this.state = 'quoted';
-          } else this.endOfField(char, records, undefined);
-          break;
-        case 'unquoted':
-          this.endOfField(char, records, undefined);
+          i++;
           break;
       }
     }
@@ -126,6 +145,15 @@ export class CsvParser {
     this.line++;
     this.recordLine = this.line;
   }
+}
+
+/** What ends a run of ordinary characters outside quotes. */
+const SPECIAL = /[,\r\n"]/g;
+
+function countLineFeeds(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
+  return count;
 }
 
 const ID = /^[0-9]{1,10}$/;
