@@ -11,7 +11,7 @@ import {
   type CsvRecord,
 } from '../src/services/movie_csv.js';
 import { createServerDatabase, databaseKinds, TOKEN_KEY } from './support/databases.js';
-import { runCli, tempDir } from './support/process.js';
+import { CREATE_USER_ARGS, login, runCli, startServer, tempDir } from './support/process.js';
 
 const HEADER = 'movie_id,title,released,rating\n';
 
@@ -300,3 +300,41 @@ for (const kind of databaseKinds()) {
     });
   });
 }
+
+describe('import-movies and export-movies beside a running embedded server', () => {
+  it('go through the server’s socket: the import is visible to the API at once, a bad file changes nothing', async () => {
+    const cwd = tempDir();
+    const server = await startServer(cwd);
+    try {
+      const path = join(cwd, 'tricky.csv');
+      writeFileSync(
+        path,
+        TRICKY_CSV.replace(/^(\d+),/gm, (_, id: string) => `${Number(id) + 500},`),
+      );
+      const imported = await runCli(['import-movies', path], cwd);
+      assert.equal(imported.exit.code, 0, imported.proc.show());
+      const bad = join(cwd, 'bad.csv');
+      writeFileSync(bad, `${HEADER}900,x,2000,1\n901,y,2000,10.0\n`);
+      const refused = await runCli(['import-movies', bad], cwd);
+      assert.equal(refused.exit.code, 1, refused.proc.show());
+      assert.match(refused.proc.stderr, /line 3: rating/);
+      const exported = await runCli(['export-movies'], cwd);
+      assert.equal(exported.exit.code, 0, exported.proc.show());
+      const records = parse(exported.proc.stdout, 65_536).slice(1).map(movieFromRecord);
+      assert.deepEqual(
+        records.filter((m) => m.movie_id > 500),
+        TRICKY.map((m) => ({ ...m, movie_id: m.movie_id + 500 })),
+      );
+      assert.equal(records.filter((m) => m.movie_id >= 900).length, 0);
+      const created = await runCli(CREATE_USER_ARGS, cwd);
+      assert.equal(created.exit.code, 0, created.proc.show());
+      const token = await login(server.url);
+      const response = await fetch(`${server.url}/movies/506`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.deepEqual(await response.json(), { ...TRICKY[5], movie_id: 506 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
