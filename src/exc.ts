@@ -48,6 +48,20 @@ export class ConflictError extends AppError {
   }
 }
 
+/** A conditional write whose If-Match no longer matches: someone changed the resource since. */
+export class PreconditionFailedError extends AppError {
+  constructor(detail: string, currentEtag?: string) {
+    super(412, detail, { headers: currentEtag === undefined ? {} : { etag: currentEtag } });
+  }
+}
+
+/** A write that must be conditional (RFC 6585 section 3), so it cannot lose a concurrent one. */
+export class PreconditionRequiredError extends AppError {
+  constructor(detail: string) {
+    super(428, detail);
+  }
+}
+
 export class InvalidInputError extends AppError {
   constructor(detail: string, errors: readonly FieldError[] = []) {
     super(422, detail, { extra: errors.length > 0 ? { errors } : {} });
@@ -140,10 +154,10 @@ const STATUS_TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  412: 'Precondition Failed',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
-  412: 'Precondition Failed',
   428: 'Precondition Required',
   429: 'Too Many Requests',
   500: 'Internal Server Error',

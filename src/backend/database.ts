@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import { sql, type SQL } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -218,6 +220,12 @@ export interface OpenOptions {
 }
 
 /** Connects to what MYAPI_DATABASE__DSN names and checks the connection once. */
+/**
+ * PGlite ships contrib extensions as separate modules that must be loaded at creation; the movies
+ * migration creates unaccent and pg_trgm (title search), which a PostgreSQL server has built in.
+ */
+const PGLITE_EXTENSIONS = { unaccent, pg_trgm };
+
 export async function openDatabase(settings: Settings, options: OpenOptions): Promise<Database> {
   const dsn = parseDsn(settings.database.dsn);
   const poolMax = options.poolMax ?? settings.database.pool_max;
@@ -242,7 +250,7 @@ export async function openDatabase(settings: Settings, options: OpenOptions): Pr
     });
   }
   if (dsn.dataDir === undefined) {
-    const client = await PGlite.create();
+    const client = await PGlite.create({ extensions: PGLITE_EXTENSIONS });
     return inProcessPglite(client, 'pglite:memory', dsn, async () => undefined);
   }
   return openEmbedded(dsn.dataDir, dsn, poolMax, options);
@@ -267,7 +275,7 @@ async function openEmbedded(
   });
   let client: PGlite | undefined;
   try {
-    client = await PGlite.create(dataDir);
+    client = await PGlite.create(dataDir, { extensions: PGLITE_EXTENSIONS });
     if (options.role === 'tool') {
       return inProcessPglite(client, label, dsn, async () => {
         release();

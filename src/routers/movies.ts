@@ -1,18 +1,47 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
 import { Scopes, Tags } from '../const.js';
 import {
+  IfMatchHeadersSchema,
+  MovieCreateSchema,
   MovieIdParamsSchema,
   MovieIdQuerySchema,
+  MovieListQuerySchema,
   MovieListSchema,
+  MoviePageSchema,
+  MoviePatchSchema,
+  MovieReplaceSchema,
   NewMoviesQuerySchema,
+  PageSizes,
 } from '../schemas/movies.js';
 import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
+import type { TaggedMovie } from '../services/movies.js';
 import { bearerSecurity, requireScopes } from './deps.js';
 
 const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
+const taggedMovie = {
+  ...movieRef,
+  headers: { etag: { type: 'string', description: 'The version to send back in If-Match' } },
+} as const;
 
-export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+/** A write body is one small object: a 10 MB title is refused before it is even parsed. */
+const WRITE_BODY_LIMIT = 64 * 1024;
+
+/** The same request with `cursor` moved on: RFC 8288 `Link: <...>; rel="next"`. */
+function linkNext(reply: FastifyReply, url: string, cursor: string | undefined): void {
+  if (cursor === undefined) return;
+  const parsed = new URL(url, 'http://localhost');
+  parsed.searchParams.set('cursor', cursor);
+  void reply.header('link', `<${parsed.pathname}${parsed.search}>; rel="next"`);
+}
+
+function tagged(reply: FastifyReply, { movie, etag }: TaggedMovie) {
+  void reply.header('etag', etag);
+  return movie;
+}
+
+const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {
@@ -26,10 +55,11 @@ export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
         ...common,
         summary: 'Get one movie by id (query form, as in the tutorial)',
         querystring: MovieIdQuerySchema,
-        response: { 200: movieRef, ...problemResponses(401, 404, 422) },
+        response: { 200: taggedMovie, ...problemResponses(401, 404, 422) },
       },
     },
-    (request) => services.movies.getMovie(request.query.movie_id),
+    async (request, reply) =>
+      tagged(reply, await services.movies.getTagged(request.query.movie_id)),
   );
 
   app.get(
@@ -38,15 +68,56 @@ export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
       schema: {
         ...common,
         summary: 'Movies released since a year with at least a rating',
-        description: 'Movies with `released >= year` and `rating >= rating`, ordered by movie_id.',
+        description:
+          'Movies with `released >= year` and `rating >= rating`, ordered by movie_id, as a bare ' +
+          `JSON array (the tutorial's shape), at most \`limit\` (default ${PageSizes.newDefault}, ` +
+          `at most ${PageSizes.max}) at a time. When more match, the \`Link\` header gives the ` +
+          'next page (`rel="next"`), whose `cursor` continues after the last movie_id.',
         querystring: NewMoviesQuerySchema,
         response: {
-          200: { ...MovieListSchema, description: 'The matching movies, by movie_id' },
+          200: {
+            ...MovieListSchema,
+            description: 'The matching movies, by movie_id',
+            headers: { link: { type: 'string', description: 'The next page, when there is one' } },
+          },
           ...problemResponses(401, 422),
         },
       },
     },
-    (request) => services.movies.releasedSince(request.query),
+    async (request, reply) => {
+      const page = await services.movies.releasedSince(request.query);
+      linkNext(reply, request.url, page.next);
+      return page.items;
+    },
+  );
+
+  app.get(
+    '/movies',
+    {
+      schema: {
+        ...common,
+        summary: 'List movies: filter, search, sort, page',
+        description:
+          'Filters combine with AND. `q` matches titles containing the text, ignoring case and ' +
+          'accents. Keyset pagination: each page ends with `next_cursor` (also in the `Link` ' +
+          'header, `rel="next"`); pages stay consistent while movies are added or removed. ' +
+          `Page size \`limit\`: default ${PageSizes.listDefault}, at most ${PageSizes.max}.`,
+        querystring: MovieListQuerySchema,
+        response: {
+          200: {
+            ...MoviePageSchema,
+            description: 'One page of movies',
+            headers: { link: { type: 'string', description: 'The next page, when there is one' } },
+          },
+          ...problemResponses(401, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const page = await services.movies.list(request.query);
+      linkNext(reply, request.url, page.next);
+      return { items: page.items, next_cursor: page.next ?? null, total: page.total };
+    },
   );
 
   app.get(
@@ -56,9 +127,129 @@ export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = a
         ...common,
         summary: 'Get one movie by id',
         params: MovieIdParamsSchema,
-        response: { 200: movieRef, ...problemResponses(401, 404, 422) },
+        response: { 200: taggedMovie, ...problemResponses(401, 404, 422) },
       },
     },
-    (request) => services.movies.getMovie(request.params.movie_id),
+    async (request, reply) =>
+      tagged(reply, await services.movies.getTagged(request.params.movie_id)),
   );
+};
+
+const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+  app,
+  { services },
+) => {
+  app.addHook('onRequest', requireScopes(services.auth, Scopes.moviesWrite));
+  const common = { tags: [Tags.movies], security: bearerSecurity(Scopes.moviesWrite) };
+  const conditional =
+    'Needs `If-Match` with the `ETag` of the movie as last read (or `*`): without it 428, ' +
+    'and 412 (with the current `ETag`) if the movie changed since, so no update is lost.';
+
+  app.post(
+    '/movies',
+    {
+      bodyLimit: WRITE_BODY_LIMIT,
+      schema: {
+        ...common,
+        summary: 'Add a movie',
+        body: MovieCreateSchema,
+        response: {
+          201: {
+            ...taggedMovie,
+            description: 'Created',
+            headers: {
+              ...taggedMovie.headers,
+              location: { type: 'string', description: 'The new movie: /movies/{movie_id}' },
+            },
+          },
+          ...problemResponses(401, 409, 413, 422),
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = await services.movies.create(request.body);
+      void reply.code(201).header('location', `/movies/${created.movie.movie_id}`);
+      return tagged(reply, created);
+    },
+  );
+
+  app.put(
+    '/movies/:movie_id',
+    {
+      bodyLimit: WRITE_BODY_LIMIT,
+      schema: {
+        ...common,
+        summary: 'Replace a movie',
+        description: conditional,
+        params: MovieIdParamsSchema,
+        headers: IfMatchHeadersSchema,
+        body: MovieReplaceSchema,
+        response: { 200: taggedMovie, ...problemResponses(401, 404, 412, 413, 422, 428) },
+      },
+    },
+    async (request, reply) =>
+      tagged(
+        reply,
+        await services.movies.replace(
+          request.params.movie_id,
+          request.body,
+          request.headers['if-match'],
+        ),
+      ),
+  );
+
+  app.patch(
+    '/movies/:movie_id',
+    {
+      bodyLimit: WRITE_BODY_LIMIT,
+      schema: {
+        ...common,
+        summary: 'Change some fields of a movie',
+        description: `Only the fields given change. ${conditional}`,
+        params: MovieIdParamsSchema,
+        headers: IfMatchHeadersSchema,
+        body: MoviePatchSchema,
+        response: { 200: taggedMovie, ...problemResponses(401, 404, 412, 413, 422, 428) },
+      },
+    },
+    async (request, reply) =>
+      tagged(
+        reply,
+        await services.movies.patch(
+          request.params.movie_id,
+          request.body,
+          request.headers['if-match'],
+        ),
+      ),
+  );
+
+  app.delete(
+    '/movies/:movie_id',
+    {
+      schema: {
+        ...common,
+        summary: 'Delete a movie',
+        description: conditional,
+        params: MovieIdParamsSchema,
+        headers: IfMatchHeadersSchema,
+        response: {
+          204: { type: 'null', description: 'Deleted' },
+          ...problemResponses(401, 404, 412, 422, 428),
+        },
+      },
+    },
+    async (request, reply) => {
+      await services.movies.remove(request.params.movie_id, request.headers['if-match']);
+      return reply.code(204).send(null);
+    },
+  );
+};
+
+/** Reads need movies:read and writes movies:write: two plugins, each with its own scope hook. */
+export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+  app,
+  { services },
+) => {
+  await app.register(readsRouter, { services });
+  await app.register(writesRouter, { services });
 };

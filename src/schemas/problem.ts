@@ -30,7 +30,10 @@ const DESCRIPTIONS: Record<number, string> = {
   403: 'The token lacks a scope the route needs (`insufficient_scope`; `scope` names them)',
   404: 'No such resource',
   409: 'Conflicts with an existing resource',
+  412: 'The `If-Match` ETag is stale: the resource changed since it was read (the current `ETag` is sent)',
+  413: 'The request body is too large',
   422: 'Invalid parameters; `errors` lists the failing fields',
+  428: 'The write needs an `If-Match` header (the `ETag` from a read, or `*`)',
   429: 'Too many failed logins (`slow_down`); retry after `Retry-After` seconds',
   503: 'The database cannot be reached, or too many logins at once; retry after `Retry-After` seconds',
 };

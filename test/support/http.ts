@@ -85,3 +85,8 @@ export async function tutorialApp(
   await seedTutorial(t);
   return { t, authorization: `Bearer ${await login(t.app)}` };
 }
+
+/** An Authorization header allowed to write movies (movies:write): a superuser's. */
+export function writerAuthorization(t: TestApp): Promise<string> {
+  return adminAuthorization(t);
+}
