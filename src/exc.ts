@@ -195,8 +195,10 @@ function causeOf(error: Error): string | undefined {
 function validationErrors(error: FastifyError): FieldError[] {
   return (error.validation ?? []).map((issue) => {
     const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    const missing = (issue.params as { missingProperty?: unknown }).missingProperty;
-    const field = [error.validationContext, path, typeof missing === 'string' ? missing : '']
+    const params = issue.params as { missingProperty?: unknown; additionalProperty?: unknown };
+    // Name the field that is missing, or the unknown one that was sent (a typo, usually).
+    const named = params.missingProperty ?? params.additionalProperty;
+    const field = [error.validationContext, path, typeof named === 'string' ? named : '']
       .filter((part) => part !== undefined && part !== '')
       .join('.');
     return { field, message: issue.message ?? 'is invalid' };

@@ -41,6 +41,29 @@ for (const kind of databaseKinds()) {
       assert.match(String(xml.headers['content-type']), /^application\/problem\+json/);
     });
 
+    it('refuses an unknown query parameter or body field with 422 naming it, never ignores it', async () => {
+      const typo = await t.app.inject({
+        method: 'GET',
+        url: '/movies/new?year=1990&rating=9&raiting=9.5',
+        headers: { authorization },
+      });
+      assert.equal(typo.statusCode, 422, typo.body);
+      assert.deepEqual(typo.json<{ errors: unknown }>().errors, [
+        { field: 'querystring.raiting', message: 'must NOT have additional properties' },
+      ]);
+      const body = await t.app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        payload: { name: 'x', is_superuser: true },
+        headers: { authorization },
+      });
+      assert.equal(body.statusCode, 422, body.body);
+      assert.equal(
+        body.json<{ errors: { field: string }[] }>().errors[0]?.field,
+        'body.is_superuser',
+      );
+    });
+
     it('gives every response a request id, keeps a sane one from the client, and logs with it', async () => {
       const response = await t.app.inject({
         method: 'GET',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { databaseKinds, type TestApp } from './support/databases.js';
-import { tutorialApp, writerAuthorization } from './support/http.js';
+import { ADMIN, loginTokens, tutorialApp, writerAuthorization } from './support/http.js';
 
 interface Problem {
   status: number;
@@ -282,6 +282,50 @@ for (const kind of databaseKinds()) {
         assert.equal(response.headers['www-authenticate'], 'Bearer');
       }
       assert.equal((await read(1)).statusCode, 200, 'movie 1 untouched');
+    });
+
+    it('needs movies:write: a reader, or a superuser who asked for movies:read only, gets 403', async () => {
+      const readOnlyAdmin = `Bearer ${(await loginTokens(t.app, ADMIN.email, ADMIN.password, 'movies:read')).access_token}`;
+      const etag = await etagOf(1);
+      for (const authorization of [reader, readOnlyAdmin]) {
+        for (const [method, url] of [
+          ['POST', '/movies'],
+          ['PUT', '/movies/1'],
+          ['PATCH', '/movies/1'],
+          ['DELETE', '/movies/1'],
+        ] as const) {
+          const response = await t.app.inject({
+            method,
+            url,
+            payload: { ...AMELIE, movie_id: method === 'POST' ? 5999 : 1, title: 'Hijacked' },
+            headers: { authorization, 'if-match': etag },
+          });
+          assert.equal(response.statusCode, 403, `${method} ${url}: ${response.body}`);
+          assert.match(
+            String(response.headers['www-authenticate']),
+            /error="insufficient_scope", scope="movies:write"/,
+          );
+        }
+      }
+      assert.equal((await read(5999)).statusCode, 404);
+      assert.equal(await etagOf(1), etag, 'movie 1 untouched');
+    });
+
+    it('a token with movies:write but not movies:read may write, not read', async () => {
+      const writeOnly = `Bearer ${(await loginTokens(t.app, ADMIN.email, ADMIN.password, 'movies:write')).access_token}`;
+      const created = await t.app.inject({
+        method: 'POST',
+        url: '/movies',
+        payload: { ...AMELIE, movie_id: 5998 },
+        headers: { authorization: writeOnly },
+      });
+      assert.equal(created.statusCode, 201, created.body);
+      const refused = await t.app.inject({
+        method: 'GET',
+        url: '/movies/5998',
+        headers: { authorization: writeOnly },
+      });
+      assert.equal(refused.statusCode, 403);
     });
   });
 }
