@@ -46,18 +46,13 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
   }
 
   async state(sessionId: string, tx?: Executor): Promise<SessionState | undefined> {
-    const [row] = await this.on(tx)
-      .select({
-        userId: authSessions.user_id,
-        revoked: isNotNull(authSessions.revoked_at).mapWith(Boolean),
-        isActive: users.is_active,
-        isSuperuser: users.is_superuser,
-      })
-      .from(authSessions)
-      .innerJoin(users, eq(users.user_id, authSessions.user_id))
-      .where(eq(authSessions.session_id, sessionId));
-    if (row === undefined) return undefined;
-    return { userId: row.userId, live: !row.revoked && row.isActive, isSuperuser: row.isSuperuser };
+    const session = await this.withUser(sessionId, tx);
+    if (session === undefined) return undefined;
+    return {
+      userId: session.userId,
+      live: !session.revoked && session.isActive,
+      isSuperuser: session.isSuperuser,
+    };
   }
 
   /**
