@@ -9,6 +9,14 @@ interface Problem {
   errors?: { field: string; message: string }[];
 }
 
+/** Every write route, on a movie that exists. */
+const WRITE_ROUTES = [
+  ['POST', '/movies'],
+  ['PUT', '/movies/1'],
+  ['PATCH', '/movies/1'],
+  ['DELETE', '/movies/1'],
+] as const;
+
 const AMELIE = { movie_id: 5001, title: 'Amélie', released: 2001, rating: 8.3 };
 
 for (const kind of databaseKinds()) {
@@ -271,12 +279,7 @@ for (const kind of databaseKinds()) {
     });
 
     it('requires a bearer token on every write route', async () => {
-      for (const [method, url] of [
-        ['POST', '/movies'],
-        ['PUT', '/movies/1'],
-        ['PATCH', '/movies/1'],
-        ['DELETE', '/movies/1'],
-      ] as const) {
+      for (const [method, url] of WRITE_ROUTES) {
         const response = await t.app.inject({ method, url, payload: { rating: 1 } });
         assert.equal(response.statusCode, 401, `${method} ${url}`);
         assert.equal(response.headers['www-authenticate'], 'Bearer');
@@ -288,12 +291,7 @@ for (const kind of databaseKinds()) {
       const readOnlyAdmin = `Bearer ${(await loginTokens(t.app, ADMIN.email, ADMIN.password, 'movies:read')).access_token}`;
       const etag = await etagOf(1);
       for (const authorization of [reader, readOnlyAdmin]) {
-        for (const [method, url] of [
-          ['POST', '/movies'],
-          ['PUT', '/movies/1'],
-          ['PATCH', '/movies/1'],
-          ['DELETE', '/movies/1'],
-        ] as const) {
+        for (const [method, url] of WRITE_ROUTES) {
           const response = await t.app.inject({
             method,
             url,
