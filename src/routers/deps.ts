@@ -44,3 +44,18 @@ export function principalOf(request: FastifyRequest): Principal {
   if (request.principal === undefined) throw new Error('route is missing its requireScopes hook');
   return request.principal;
 }
+
+/**
+ * The next page as a `Link: <...>; rel="next"` header: this request's URL with `params` set
+ * (the cursor, say), or nothing on the last page.
+ */
+export function linkNextPage(
+  reply: FastifyReply,
+  url: string,
+  params: Record<string, string> | undefined,
+): void {
+  if (params === undefined) return;
+  const next = new URL(url, 'http://localhost');
+  for (const [name, value] of Object.entries(params)) next.searchParams.set(name, value);
+  void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+}

@@ -17,7 +17,7 @@ import {
 import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 import type { TaggedMovie } from '../services/movies.js';
-import { bearerSecurity, requireScopes } from './deps.js';
+import { bearerSecurity, linkNextPage, requireScopes } from './deps.js';
 
 const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
 const taggedMovie = {
@@ -29,13 +29,6 @@ const taggedMovie = {
 const WRITE_BODY_LIMIT = 64 * 1024;
 
 /** The same request with `cursor` moved on: RFC 8288 `Link: <...>; rel="next"`. */
-function linkNext(reply: FastifyReply, url: string, cursor: string | undefined): void {
-  if (cursor === undefined) return;
-  const parsed = new URL(url, 'http://localhost');
-  parsed.searchParams.set('cursor', cursor);
-  void reply.header('link', `<${parsed.pathname}${parsed.search}>; rel="next"`);
-}
-
 function tagged(reply: FastifyReply, { movie, etag }: TaggedMovie) {
   void reply.header('etag', etag);
   return movie;
@@ -86,7 +79,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
     },
     async (request, reply) => {
       const page = await services.movies.releasedSince(request.query);
-      linkNext(reply, request.url, page.next);
+      linkNextPage(reply, request.url, page.next === undefined ? undefined : { cursor: page.next });
       return page.items;
     },
   );
@@ -115,7 +108,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
     },
     async (request, reply) => {
       const page = await services.movies.list(request.query);
-      linkNext(reply, request.url, page.next);
+      linkNextPage(reply, request.url, page.next === undefined ? undefined : { cursor: page.next });
       return { items: page.items, next_cursor: page.next ?? null, total: page.total };
     },
   );

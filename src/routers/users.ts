@@ -11,7 +11,7 @@ import {
   UserUpdateSchema,
 } from '../schemas/users.js';
 import type { Services } from '../services/index.js';
-import { bearerSecurity, principalOf, requireScopes } from './deps.js';
+import { bearerSecurity, linkNextPage, principalOf, requireScopes } from './deps.js';
 
 const userRef = { $ref: 'User', description: 'The user' } as const;
 const noContent = { type: 'null', description: 'Done' } as const;
@@ -100,13 +100,13 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
     async (request, reply) => {
       const page = await users.list(request.query);
       void reply.header('x-total-count', String(page.total));
-      if (page.next !== undefined) {
-        const next = new URLSearchParams({
-          limit: String(request.query.limit),
-          after: String(page.next),
-        });
-        void reply.header('link', `</users?${next.toString()}>; rel="next"`);
-      }
+      linkNextPage(
+        reply,
+        request.url,
+        page.next === undefined
+          ? undefined
+          : { limit: String(request.query.limit), after: String(page.next) },
+      );
       return page.users;
     },
   );
