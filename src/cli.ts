@@ -85,9 +85,7 @@ function withAccounts<T>(
 ): Promise<T> {
   return withReadyDatabase((database, settings) =>
     // Full speed: an operator waits for this hash, and no requests compete with it here.
-    work(
-      createAccountServices({ db: database.db }, { ...accountOptions(settings), passwords: {} }),
-    ),
+    work(createAccountServices(database, { ...accountOptions(settings), passwords: {} })),
   );
 }
 
@@ -242,7 +240,7 @@ export function buildCli(): Command {
     )
     .action((options: { synthetic?: number }) =>
       withReadyDatabase(async (database) => {
-        const movies = new MovieService({ db: database.db });
+        const movies = new MovieService(database);
         const { synthetic } = options;
         const started = Date.now();
         const { inserted, total } =
@@ -265,7 +263,7 @@ export function buildCli(): Command {
     .action((file: string) => {
       const size = fileSize(file);
       return withReadyDatabase(async (database) => {
-        const movies = new MovieService({ db: database.db });
+        const movies = new MovieService(database);
         const progress =
           size !== undefined && size >= PROGRESS_MIN_BYTES
             ? progressPrinter(`importing ${file} (bytes)`)
@@ -305,7 +303,7 @@ export function buildCli(): Command {
     .description('write every movie to stdout as CSV (the format import-movies reads), by movie_id')
     .action(() =>
       withReadyDatabase(async (database) => {
-        await new MovieService({ db: database.db }).exportCsv(writeOut);
+        await new MovieService(database).exportCsv(writeOut);
       }),
     );
 

@@ -25,7 +25,7 @@ export async function prepareDatabase(database: Database, log: Logger): Promise<
   }
   const { applied } = await migrate(database.db);
   if (applied.length > 0) log.info({ applied }, 'applied migrations to the embedded database');
-  const movies = new MovieService({ db: database.db });
+  const movies = new MovieService(database);
   if (applied.length > 0 && (await movies.isEmpty())) {
     const { inserted } = await movies.seedDemo();
     log.info(`loaded ${inserted} demo movies`);

@@ -132,7 +132,7 @@ for (const kind of databaseKinds()) {
     });
 
     it('verifies a passlib bcrypt hash and replaces it with argon2id at that login', async () => {
-      const crud = new UserCRUD(t.database.db, users);
+      const crud = new UserCRUD(t.database, users);
       for (const prefix of ['$2b$', '$2a$', '$2y$']) {
         const email = `legacy${prefix.replaceAll('$', '')}@myapi.com`;
         const legacy = (await bcrypt.hash('old-password', 4)).replace(/^\$2b\$/, prefix);
@@ -153,7 +153,7 @@ for (const kind of databaseKinds()) {
     it('keeps bcrypt hashes when upgrading is off (the FastAPI app still shares the table)', async () => {
       const shared = await createTestApp(kind, { passwords: { upgrade_legacy: false } });
       try {
-        const crud = new UserCRUD(shared.database.db, users);
+        const crud = new UserCRUD(shared.database, users);
         const legacy = await bcrypt.hash('old-password', 4);
         await crud.addOne({ name: 'shared', email: 'shared@myapi.com', hashed_password: legacy });
         const response = await shared.app.inject({

@@ -7,7 +7,7 @@ import { createTestDatabase, databaseKinds, type TestDatabase } from './support/
 
 /** A service composing two writes, to check that a failure in the unit leaves nothing behind. */
 class TwoStepService extends AppService {
-  readonly crud = new AppCRUD(this.db, movies);
+  readonly crud = new AppCRUD(this.context, movies);
 
   addBothOrNone(first: number, second: number): Promise<void> {
     return this.transaction(async (tx) => {
@@ -17,16 +17,15 @@ class TwoStepService extends AppService {
   }
 }
 
-/** Exposes the hot-read helper, built with or without the driver's array runner. */
+/** Exposes the hot-read helper, the same query with either kind of plan. */
 class RecentMovies extends AppCRUD<typeof movies> {
-  readonly since = this.preparedRows(
-    'test_recent_movies',
-    this.db
-      .select()
-      .from(movies)
-      .where(gte(movies.released, sql.placeholder('year')))
-      .orderBy(asc(movies.movie_id)),
-  );
+  private readonly query = this.db
+    .select()
+    .from(movies)
+    .where(gte(movies.released, sql.placeholder('year')))
+    .orderBy(asc(movies.movie_id));
+  readonly sinceGeneric = this.preparedRows('test_recent_movies', 'generic', this.query);
+  readonly sincePerCall = this.preparedRows('test_recent_movies_per_call', 'per-call', this.query);
 }
 
 // A set-returning function, columns deliberately in another order than the table's.
@@ -45,7 +44,7 @@ for (const kind of databaseKinds()) {
     before(async () => {
       t = await createTestDatabase(kind);
       await t.database.db.execute(sql.raw(FIXTURE_FUNCTION));
-      crud = new AppCRUD(t.database.db, movies);
+      crud = new AppCRUD(t.database, movies);
     });
     after(async () => {
       await t.close();
@@ -85,23 +84,36 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(await crud.selectFromFunction('movies_released_between', [1800, 1801]), []);
     });
 
-    it('runs a prepared hot read the same through the driver in array mode and through Drizzle', async () => {
-      const viaDriver = new RecentMovies(t.database.db, movies, t.database.queryArrays);
-      const viaDrizzle = new RecentMovies(t.database.db, movies);
+    it('runs a hot read in array mode to the same rows with a generic or a per-call plan', async () => {
+      const names: (string | undefined)[] = [];
+      const recent = new RecentMovies(
+        {
+          db: t.database.db,
+          queryArrays: (name, text, params) => {
+            names.push(name);
+            return t.database.queryArrays(name, text, params);
+          },
+        },
+        movies,
+      );
       const expected = [
         { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
         { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 },
       ];
-      for (let i = 0; i < 2; i++) {
-        // Twice: the second run uses the statement already prepared on the connection.
-        assert.deepEqual(await viaDriver.since({ year: 1995 }), expected);
-        assert.deepEqual(await viaDrizzle.since({ year: 1995 }), expected);
+      // Seven times: a named statement is prepared on the first call and may switch to its
+      // generic plan after the fifth.
+      for (let i = 0; i < 7; i++) {
+        assert.deepEqual(await recent.sinceGeneric({ year: 1995 }), expected);
+        assert.deepEqual(await recent.sincePerCall({ year: 1995 }), expected);
       }
-      assert.deepEqual(await viaDriver.since({ year: 2100 }), []);
+      assert.deepEqual(await recent.sinceGeneric({ year: 2100 }), []);
+      assert.deepEqual(await recent.sincePerCall({ year: 2100 }), []);
+      // Only the generic one is a named (prepared once) statement; the other is planned per call.
+      assert.deepEqual(new Set(names), new Set(['test_recent_movies', undefined]));
     });
 
     it('runs CRUD calls inside a service transaction: all of it lands, or none', async () => {
-      const service = new TwoStepService({ db: t.database.db });
+      const service = new TwoStepService(t.database);
       await service.addBothOrNone(20, 21);
       assert.equal((await crud.getAll(gte(movies.movie_id, 20))).length, 2);
       // 22 is new, 10 already exists: the unique violation must take 22 with it.

@@ -113,7 +113,7 @@ describe('myapi user commands', { concurrency: true }, () => {
         });
         const database = await openDatabase(settings, { role: 'tool' });
         try {
-          return await new UserCRUD(database.db, users).getByEmail(email);
+          return await new UserCRUD(database, users).getByEmail(email);
         } finally {
           await database.close();
         }

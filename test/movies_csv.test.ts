@@ -168,7 +168,7 @@ for (const kind of databaseKinds()) {
     const fresh = async () => {
       const t = await createTestDatabase(kind);
       opened.push(t);
-      return new MovieService({ db: t.database.db });
+      return new MovieService(t.database);
     };
     const exportOf = async (service: MovieService, pageSize?: number) => {
       let text = '';

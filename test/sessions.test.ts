@@ -17,7 +17,7 @@ for (const kind of databaseKinds()) {
     let userId: number;
     before(async () => {
       t = await createTestDatabase(kind);
-      const user = await new UserCRUD(t.database.db, users).addOne({
+      const user = await new UserCRUD(t.database, users).addOne({
         name: 'cache',
         email: 'cache@myapi.com',
         hashed_password: 'x',
@@ -28,8 +28,13 @@ for (const kind of databaseKinds()) {
       await t.close();
     });
 
+    // Without `listen`: this suite checks the recheck interval, the only bound where no NOTIFY
+    // comes (an embedded database changed by the CLI, a listener reconnecting).
     const service = (recheckSeconds: number) =>
-      new SessionService({ db: t.database.db }, { refreshLifetimeSeconds: 3600, recheckSeconds });
+      new SessionService(
+        { db: t.database.db, queryArrays: t.database.queryArrays },
+        { refreshLifetimeSeconds: 3600, recheckSeconds },
+      );
 
     it('serves a fresh state from memory, and re-reads it once the recheck interval passed', async () => {
       const here = service(0.4);

@@ -74,13 +74,12 @@ for (const kind of databaseKinds()) {
   describe(`LoginThrottle (${kind})`, () => {
     let t: TestDatabase;
     let crud: LoginFailureCRUD;
-    const throttle = (options: ThrottleOptions) =>
-      new LoginThrottle({ db: t.database.db }, options);
+    const throttle = (options: ThrottleOptions) => new LoginThrottle(t.database, options);
     const failuresOf = async (k: string) => (await crud.getOne(eq(loginFailures.key, k)))?.failures;
 
     before(async () => {
       t = await createTestDatabase(kind);
-      crud = new LoginFailureCRUD(t.database.db, loginFailures);
+      crud = new LoginFailureCRUD(t.database, loginFailures);
     });
     after(async () => {
       await t.close();
@@ -360,7 +359,7 @@ for (const kind of databaseKinds()) {
       /** On PostgreSQL a second pool on the same database, as another process has; PGlite in memory has one. */
       const handles = () => [t.database, ...(second === undefined ? [] : [second])];
       const throttles = (options: ThrottleOptions) =>
-        handles().map((h) => new LoginThrottle({ db: h.db }, options));
+        handles().map((h) => new LoginThrottle(h, options));
       /** `n` logins at once, spread over the handles. */
       const burst = (
         ths: LoginThrottle[],

@@ -86,7 +86,7 @@ function client(t: TestApp) {
 
 /** The active superusers, read from the database. */
 async function activeSuperusers(t: TestApp): Promise<number[]> {
-  const crud = new UserCRUD(t.database.db, usersTable);
+  const crud = new UserCRUD(t.database, usersTable);
   const rows = await crud.getAll();
   return rows
     .filter((row) => row.is_active && row.is_superuser)
@@ -569,7 +569,7 @@ for (const kind of databaseKinds()) {
         p = await createTestApp(kind);
         authorization = await adminAuthorization(p);
         get = client(p);
-        const crud = new UserCRUD(p.database.db, usersTable);
+        const crud = new UserCRUD(p.database, usersTable);
         // Names and emails sort in the opposite order to user_id: only the id orders the pages.
         await crud.addAll(
           Array.from({ length: 60 }, (_, i) => ({
@@ -628,7 +628,7 @@ for (const kind of databaseKinds()) {
 
       it('following the Link visits every user exactly once, even with inserts and deletes between pages', async () => {
         const all = (await page('/users?limit=200')).ids;
-        const crud = new UserCRUD(p.database.db, usersTable);
+        const crud = new UserCRUD(p.database, usersTable);
         const seen: number[] = [];
         let url: string | undefined = '/users?limit=7';
         let pages = 0;

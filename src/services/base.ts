@@ -16,14 +16,11 @@ import {
   type Executor,
 } from '../backend/database.js';
 
-/** What every service is built from; one per application, shared by all services. */
-export interface ServiceContext {
-  db: AppDb;
-  /** The driver's array-mode runner for hot reads; without it they go through Drizzle. */
-  queryArrays?: ArrayQuery;
-  /** NOTIFY from other processes on the same PostgreSQL server, when there are any. */
-  listen?: Database['listen'];
-}
+/**
+ * What every service is built from: the parts of the database it may use (a Database is one).
+ * One per application, shared by all services.
+ */
+export type ServiceContext = Pick<Database, 'db' | 'queryArrays' | 'listen'>;
 
 /**
  * A service holds the rules of one part of the application and talks to the database only
@@ -32,7 +29,7 @@ export interface ServiceContext {
 export abstract class AppService {
   protected readonly db: AppDb;
 
-  constructor(context: ServiceContext) {
+  constructor(protected readonly context: ServiceContext) {
     this.db = context.db;
   }
 
@@ -54,11 +51,16 @@ interface PreparableSelect {
  */
 
 export class AppCRUD<TTable extends PgTable> {
+  protected readonly db: AppDb;
+  private readonly queryArrays: ArrayQuery;
+
   constructor(
-    protected readonly db: AppDb,
+    context: Pick<ServiceContext, 'db' | 'queryArrays'>,
     protected readonly table: TTable,
-    private readonly queryArrays?: ArrayQuery,
-  ) {}
+  ) {
+    this.db = context.db;
+    this.queryArrays = context.queryArrays;
+  }
 
   protected on(tx?: Executor): Executor {
     return tx ?? this.db;
@@ -103,22 +105,21 @@ export class AppCRUD<TTable extends PgTable> {
   }
 
   /**
-   * A hot read of whole rows: Drizzle writes the SQL once, the driver runs it as a named
-   * prepared statement in array mode, and a mapper built from the table's columns makes the
-   * objects. Drizzle's own prepared path spends ~17 us more per 50-row list on the same query.
-   * Without an array runner (the CLI's in-process tools) it is Drizzle's prepared query.
+   * A hot read of whole rows: Drizzle writes the SQL once, the driver runs it in array mode, and
+   * a mapper built from the table's columns makes the objects. Drizzle's own prepared path spends
+   * ~17 us more per 50-row list on the same query.
+   *
+   * `plan: 'generic'` names the statement, so PostgreSQL parses it once per connection and, after
+   * five calls, may keep one plan for all values: right when every value costs the same (a key
+   * lookup). `plan: 'per-call'` leaves it unnamed, so each call is planned for its values: right
+   * when the best index depends on how selective they are, which a generic plan cannot know.
    */
   protected preparedRows(
     name: string,
-    select: PreparableSelect & {
-      prepare(name: string): { execute(values: Record<string, unknown>): Promise<unknown> };
-    },
+    plan: 'generic' | 'per-call',
+    select: PreparableSelect,
   ): (values: Record<string, unknown>) => Promise<InferSelectModel<TTable>[]> {
     const run = this.queryArrays;
-    if (run === undefined) {
-      const prepared = select.prepare(name);
-      return async (values) => (await prepared.execute(values)) as InferSelectModel<TTable>[];
-    }
     const { sql: text, params } = select.toSQL();
     const columns = Object.entries(getTableColumns(this.table)) as [string, PgColumn][];
     const toRow = (values: unknown[]) => {
@@ -130,7 +131,9 @@ export class AppCRUD<TTable extends PgTable> {
       }
       return row as InferSelectModel<TTable>;
     };
-    return async (values) => (await run(name, text, fillPlaceholders(params, values))).map(toRow);
+    const statement = plan === 'generic' ? name : undefined;
+    return async (values) =>
+      (await run(statement, text, fillPlaceholders(params, values))).map(toRow);
   }
 
   /**

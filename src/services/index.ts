@@ -36,11 +36,7 @@ export function createAccountServices(context: ServiceContext, options: AccountO
 
 /** Every service of the application, built once and handed to the routers and the CLI. */
 export function createServices(database: Database, options: ServiceOptions) {
-  const context = {
-    db: database.db,
-    queryArrays: database.queryArrays,
-    listen: database.listen,
-  };
+  const context: ServiceContext = database;
   const { hasher, sessions, users } = createAccountServices(context, options);
   const tokens = new TokenCodec(options.tokenKey, options.tokenExpireMinutes);
   return {

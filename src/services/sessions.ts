@@ -224,8 +224,8 @@ export class SessionService extends AppService {
     private readonly options: SessionOptions,
   ) {
     super(context);
-    this.sessions = new SessionCRUD(this.db, authSessions);
-    this.refreshTokens = new RefreshTokenCRUD(this.db, refreshTokens);
+    this.sessions = new SessionCRUD(context, authSessions);
+    this.refreshTokens = new RefreshTokenCRUD(context, refreshTokens);
     this.recheckMs = options.recheckSeconds * 1000;
     this.cacheSize = options.cacheSize ?? 10_000;
     context.listen?.(CHANNEL, (payload) => {

@@ -228,7 +228,7 @@ export class LoginThrottle extends AppService {
 
   constructor(context: ServiceContext, options: ThrottleOptions = {}) {
     super(context);
-    this.crud = new LoginFailureCRUD(this.db, loginFailures);
+    this.crud = new LoginFailureCRUD(context, loginFailures);
     this.rules = {
       pair: checkRule('pair', options.pair ?? DEFAULT_THROTTLE.pair),
       account: checkRule('account', options.account ?? DEFAULT_THROTTLE.account),

@@ -109,7 +109,7 @@ export class UserService extends AppService {
     private readonly sessions: SessionService,
   ) {
     super(context);
-    this.crud = new UserCRUD(this.db, users);
+    this.crud = new UserCRUD(context, users);
   }
 
   /** The user with this email (any case) and the stored hash, for the login check only. */

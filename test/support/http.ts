@@ -16,7 +16,7 @@ export const ADMIN = {
 
 /** The account services on a test database, as the CLI builds them. */
 export function accounts(t: TestApp) {
-  return createAccountServices({ db: t.database.db }, accountOptions(t.settings));
+  return createAccountServices(t.database, accountOptions(t.settings));
 }
 
 /** Creates a user through the services, as the CLI does (the policy warns, never refuses). */
@@ -26,7 +26,7 @@ export async function createUser(t: TestApp, user: UserCreate) {
 
 /** Creates the tutorial's user and demo movies through the services, as the CLI does. */
 export async function seedTutorial(t: TestApp): Promise<void> {
-  await new MovieService({ db: t.database.db }).seedDemo();
+  await new MovieService(t.database).seedDemo();
   await createUser(t, USER);
 }
 
