@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { batchedWriter, createLogger } from '../src/backend/logging.js';
 import { LogCapture } from './support/databases.js';
@@ -35,19 +35,23 @@ describe('logging', () => {
     assert.equal((line.match(/\[redacted\]/g) ?? []).length, 8);
   });
 
-  it('writes one event-loop turn of lines at once, in order, before the next turn', async () => {
+  it('gathers lines for a few milliseconds into one write, in order, and 32 KiB at once', async () => {
     const path = join(dir, 'out.log');
     const fd = openSync(path, 'w');
     try {
       const logger = createLogger('info', batchedWriter(fd));
-      for (let i = 0; i < 500; i++) logger.info({ i }, 'line');
+      for (let i = 0; i < 50; i++) logger.info({ i }, 'line');
       assert.equal(readFileSync(path, 'utf8'), '', 'nothing written within the turn');
-      await nextTurn();
-      const lines = readFileSync(path, 'utf8').trim().split('\n');
-      assert.equal(lines.length, 500);
+      await delay(50);
+      const lines = () => readFileSync(path, 'utf8').trim().split('\n');
+      assert.equal(lines().length, 50, 'all of them in one write, well within 50 ms');
+      // 32 KiB of lines do not wait for the timer.
+      for (let i = 50; i < 600; i++) logger.info({ i, padding: 'x'.repeat(100) }, 'line');
+      assert.ok(lines().length >= 250, `${lines().length} lines written at once`);
+      await delay(50);
       assert.deepEqual(
-        lines.map((l) => (JSON.parse(l) as { i: number }).i),
-        Array.from({ length: 500 }, (_, i) => i),
+        lines().map((l) => (JSON.parse(l) as { i: number }).i),
+        Array.from({ length: 600 }, (_, i) => i),
       );
     } finally {
       closeSync(fd);
