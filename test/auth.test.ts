@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import bcrypt from 'bcrypt';
 import { createSigner } from 'fast-jwt';
@@ -250,6 +251,17 @@ for (const kind of databaseKinds()) {
           `Bearer ${unsigned}.${hs(unsigned, TOKEN_KEY)}`,
           'Token has expired',
         );
+      });
+
+      it('refuses a token it accepted before once the token expires', async () => {
+        // Accepted tokens are remembered per process; the memory must end at exp.
+        const now = Math.floor(Date.now() / 1000);
+        const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ ...claims, iat: now, exp: now + 2 })}`;
+        const token = `Bearer ${unsigned}.${hs(unsigned, TOKEN_KEY)}`;
+        assert.equal((await getMovie(token)).statusCode, 200);
+        assert.equal((await getMovie(token)).statusCode, 200);
+        await delay((now + 2) * 1000 - Date.now() + 50);
+        await rejectsAsInvalid(token, 'Token has expired');
       });
 
       it('refuses tokens for another issuer or audience, or without exp', async () => {

@@ -72,8 +72,10 @@ export const RevokeRequestSchema = Type.Object({
 });
 export type RevokeRequest = Static<typeof RevokeRequestSchema>;
 
-/** The claims of our access tokens besides the registered ones (exp, iat, iss, aud, jti). */
+/** The claims of our access tokens besides the registered ones (iat, iss, aud, jti). */
 export interface TokenClaims {
+  /** Seconds since the epoch; fast-jwt has checked it is present and in the future. */
+  exp: number;
   sub: string;
   sid: string;
   scope: string;
