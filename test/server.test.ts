@@ -53,7 +53,11 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       assert.equal(status, 200);
       assert.deepEqual(body, TUTORIAL_MOVIES);
 
-      first.assertLogsClean([USER.password, firstToken, readFileSync(keyFile, 'utf8').trim()]);
+      await first.assertLogsClean([
+        USER.password,
+        firstToken,
+        readFileSync(keyFile, 'utf8').trim(),
+      ]);
     });
 
     it("keeps concurrent requests and a CLI command apart on the embedded database's one session", async () => {
@@ -130,7 +134,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       const exit = await first.stop('SIGTERM');
       assert.equal(exit.code, 0, first.show());
       assert.ok(!existsSync(lockFile), 'the lock outlived the server');
-      first.assertLogsClean([USER.password, firstToken]);
+      await first.assertLogsClean([USER.password, firstToken]);
 
       const restarted = await startServer(cwd);
       try {
@@ -145,7 +149,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
         const stopped = await restarted.stop('SIGTERM');
         assert.equal(stopped.code, 0, restarted.show());
       }
-      restarted.assertLogsClean([USER.password, firstToken]);
+      await restarted.assertLogsClean([USER.password, firstToken]);
     });
 
     it('SIGTERM during logins: every one completes, exit 0 within 10 s, lock removed', async () => {
@@ -206,7 +210,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       const tokens = results.flatMap(({ status, body }) =>
         status === 200 ? [(JSON.parse(body) as TokenBody).access_token] : [],
       );
-      server.assertLogsClean([USER.password, WRONG_PASSWORD, ...tokens]);
+      await server.assertLogsClean([USER.password, WRONG_PASSWORD, ...tokens]);
     });
 
     it('SIGINT stops the server with exit code 0', async () => {
@@ -247,7 +251,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
         const { status, body } = await newMovies(server.url, token);
         assert.equal(status, 200);
         assert.deepEqual(body, TUTORIAL_MOVIES);
-        server.assertLogsClean([USER.password, token, TOKEN_KEY]);
+        await server.assertLogsClean([USER.password, token, TOKEN_KEY]);
       });
 
       it('/ready turns 503 with a problem body that says nothing internal when the database goes away', async () => {
