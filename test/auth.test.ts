@@ -198,6 +198,45 @@ for (const kind of databaseKinds()) {
       }
     });
 
+    it('refuses logins beyond a full queue before any database work', async () => {
+      // One hashing slot, no queue: a login whose hash takes ~1 s (bcrypt cost 14) holds it.
+      const busy = await createTestApp(kind, {
+        passwords: { concurrency: 1, max_queued: 0, upgrade_legacy: false },
+      });
+      try {
+        await seedTutorial(busy);
+        const slow = { email: 'slow@myapi.com', password: 'a slow hash to verify' };
+        await new UserCRUD(busy.database, users).addOne({
+          name: 'slow',
+          email: slow.email,
+          hashed_password: await bcrypt.hash(slow.password, 14),
+        });
+        const attempt = (username: string, password: string) =>
+          busy.app.inject({ method: 'POST', url: '/token', ...form({ username, password }) });
+        const holding = attempt(slow.email, slow.password);
+        await delay(100);
+        const { db } = busy.database;
+        const transaction = db.transaction.bind(db);
+        let transactions = 0;
+        db.transaction = ((...args: Parameters<typeof transaction>) => {
+          transactions++;
+          return transaction(...args);
+        }) as typeof db.transaction;
+        const refused = await Promise.all(
+          Array.from({ length: 5 }, () => attempt(USER.email, USER.password)),
+        );
+        db.transaction = transaction;
+        assert.deepEqual(
+          refused.map((r) => r.statusCode),
+          [503, 503, 503, 503, 503],
+        );
+        assert.equal(transactions, 0, 'a refused login opened a transaction (the throttle)');
+        assert.equal((await holding).statusCode, 200);
+      } finally {
+        await busy.close();
+      }
+    });
+
     describe('bearer tokens on protected routes', () => {
       let good: string;
       let claims: Record<string, unknown>;

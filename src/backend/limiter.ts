@@ -29,6 +29,11 @@ export class ConcurrencyLimiter {
     return this.waiting.length;
   }
 
+  /** A task given now would be refused: every slot busy and the queue full. */
+  get full(): boolean {
+    return this.running >= this.concurrency && this.waiting.length >= this.maxQueued;
+  }
+
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxQueued) throw new QueueFullError(this.waiting.length);

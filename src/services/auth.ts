@@ -59,6 +59,7 @@ export class AuthService extends AppService {
     change: { current: string; next: string },
     client: ClientInfo,
   ): Promise<void> {
+    this.hasher.refuseWhenFull();
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
     if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
     try {
@@ -79,6 +80,7 @@ export class AuthService extends AppService {
     if (username === '' || password === '') {
       throw new OAuthError(400, 'invalid_request', 'username and password are required');
     }
+    this.hasher.refuseWhenFull();
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
     if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);

@@ -31,6 +31,10 @@ export interface HasherOptions {
   dutyCycle?: number;
 }
 
+function busy(cause: QueueFullError): ServiceUnavailableError {
+  return new ServiceUnavailableError('Too many logins at once; retry shortly', cause, 1);
+}
+
 export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
   private readonly upgradeLegacy: boolean;
@@ -50,11 +54,17 @@ export class PasswordHasher {
     try {
       return await this.limiter.run(work);
     } catch (error) {
-      if (error instanceof QueueFullError) {
-        throw new ServiceUnavailableError('Too many logins at once; retry shortly', error, 1);
-      }
+      if (error instanceof QueueFullError) throw busy(error);
       throw error;
     }
+  }
+
+  /**
+   * Refuses at once when a hash asked for now would be refused: a login checks this before its
+   * database work, so a flood of logins beyond the queue costs no connection the reads need.
+   */
+  refuseWhenFull(): void {
+    if (this.limiter.full) throw busy(new QueueFullError(this.limiter.queued));
   }
 
   hash(password: string): Promise<string> {
