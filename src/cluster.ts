@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Settings } from './backend/config.js';
 import { openDatabase } from './backend/database.js';
 import { prepareDatabase } from './prepare.js';
+import { STOP_MESSAGE } from './server.js';
 
 /** Restart delays after crashes: doubling from 500 ms, at most 30 s. */
 const FIRST_RESTART_DELAY_MS = 500;
@@ -83,7 +84,10 @@ export async function superviseWorkers(
     timer.unref();
     if (states.size === 0) process.exit(code);
     exitCode = code;
-    for (const worker of states.keys()) worker.process.kill('SIGTERM');
+    for (const worker of states.keys()) {
+      if (worker.isConnected()) worker.send(STOP_MESSAGE);
+      else worker.process.kill('SIGTERM');
+    }
   };
 
   cluster.on('exit', (worker, code, signal) => {
@@ -116,6 +120,11 @@ export async function superviseWorkers(
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => {
+      if (stopping) {
+        logger.warn(`${signal} again: killing ${states.size} workers now`);
+        for (const worker of states.keys()) worker.process.kill('SIGKILL');
+        process.exit(1);
+      }
       logger.info(`${signal} received: stopping ${states.size} workers`);
       stopAll(0);
     });

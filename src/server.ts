@@ -60,20 +60,22 @@ export async function startServer(
   }
 }
 
+/** What a cluster's primary sends its workers to stop them gracefully. */
+export const STOP_MESSAGE = 'myapi:stop';
+
 /**
  * SIGTERM and SIGINT finish in-flight requests, close the database, then exit; twice forces.
- * A cluster worker leaves SIGINT (Ctrl-C reaches the whole process group) to its primary,
- * which relays one SIGTERM, so a worker is not told twice and forced.
+ *
+ * A cluster worker is stopped by its primary, with STOP_MESSAGE, and forced by it when it takes
+ * too long. The signal that stopped the primary often reaches the workers too: Ctrl-C and
+ * systemd (KillMode=control-group) signal the whole group. So in a worker a SIGTERM and the
+ * message start the same one graceful stop, repeats change nothing, and SIGINT is the primary's.
  */
 export function closeOnSignals(server: RunningServer, logger: Logger): void {
   let closing = false;
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (closing) {
-      logger.warn(`${signal} again: exiting now`);
-      process.exit(1);
-    }
+  const shutdown = (reason: string) => {
     closing = true;
-    logger.info(`${signal} received: finishing in-flight requests`);
+    logger.info(`${reason}: finishing in-flight requests`);
     const timer = setTimeout(() => {
       logger.error('shutdown took too long: exiting');
       process.exit(1);
@@ -90,10 +92,26 @@ export function closeOnSignals(server: RunningServer, logger: Logger): void {
       },
     );
   };
-  process.on('SIGTERM', shutdown);
   if (cluster.isWorker) {
+    const once = (reason: string) => {
+      if (!closing) shutdown(reason);
+    };
+    process.on('SIGTERM', () => {
+      once('SIGTERM received');
+    });
     process.on('SIGINT', () => undefined);
-  } else {
-    process.on('SIGINT', shutdown);
+    process.on('message', (message) => {
+      if (message === STOP_MESSAGE) once('stop asked by the primary');
+    });
+    return;
+  }
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (closing) {
+        logger.warn(`${signal} again: exiting now`);
+        process.exit(1);
+      }
+      shutdown(`${signal} received`);
+    });
   }
 }

@@ -92,6 +92,15 @@ describe('myapi serve --workers', { timeout: TEST_TIMEOUT_MS }, () => {
     assert.ok(!server.stdout.includes('again: exiting now'), server.show());
   });
 
+  it('passes SIGTERM to the whole group (systemd, a supervisor) through one graceful stop, exit 0', async () => {
+    const server = await startServer(cwd, env, ['--workers', '2']);
+    await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
+    for (const pid of [server.pid, ...servingPids(server)]) process.kill(pid, 'SIGTERM');
+    const exit = await server.finished(15_000);
+    assert.equal(exit.code, 0, server.show());
+    assert.ok(!server.stdout.includes('again: exiting now'), server.show());
+  });
+
   it('refuses workers on the embedded database with one clear line', async () => {
     const { exit, proc } = await runCli(['serve', '--workers', '2'], tempDir(), {});
     assert.equal(exit.code, 1);
