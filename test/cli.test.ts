@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
-import { ADMIN_DSN, TOKEN_KEY, createServerDatabase } from './support/databases.js';
+import { ADMIN_DSN, TOKEN_KEY, createServerDatabase, moviesAnalyzed } from './support/databases.js';
 import { spawn } from 'node:child_process';
 import {
   CLI,
@@ -159,8 +159,9 @@ describe('myapi CLI', { concurrency: true }, () => {
       assert.equal(await movieCount(server.dsn), loaded);
     });
 
-    it('seed --synthetic 20000 adds 20000 movies and shows progress on stderr', async () => {
+    it('seed --synthetic 20000 adds 20000 movies, shows progress on stderr, then analyzes', async () => {
       const before = await movieCount(server.dsn);
+      assert.equal(await moviesAnalyzed(server.dsn), false, 'analyzed before the bulk load');
       const result = await cli(['seed', '--synthetic', '20000']);
       assert.equal(result.code, 0, show(result));
       assert.match(result.stdout, /added 20000 movies/);
@@ -169,6 +170,8 @@ describe('myapi CLI', { concurrency: true }, () => {
         `no progress line on stderr:\n${show(result)}`,
       );
       assert.equal(await movieCount(server.dsn), before + 20_000);
+      // Plans are chosen per call from the statistics: they must be there at once.
+      assert.equal(await moviesAnalyzed(server.dsn), true);
     });
 
     it('create-user with --password creates the user and stores an argon2id hash', async () => {

@@ -15,6 +15,7 @@ import {
   createServerDatabase,
   createTestDatabase,
   databaseKinds,
+  moviesAnalyzed,
   TOKEN_KEY,
   type TestDatabase,
 } from './support/databases.js';
@@ -239,9 +240,14 @@ for (const kind of databaseKinds()) {
 }
 
 /** A new database on the PostgreSQL server for CLI runs, and the environment that names it. */
-async function cliDatabase(): Promise<{ env: Record<string, string>; drop: () => Promise<void> }> {
+async function cliDatabase(): Promise<{
+  dsn: string;
+  env: Record<string, string>;
+  drop: () => Promise<void>;
+}> {
   const server = await createServerDatabase();
   return {
+    dsn: server.dsn,
     env: { MYAPI_DATABASE__DSN: server.dsn, MYAPI_TOKEN_KEY: TOKEN_KEY },
     drop: server.drop,
   };
@@ -344,8 +350,10 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
         const target = { ...again.env };
         assert.equal((await runCli(['migrate'], cwd, target)).exit.code, 0);
         const copied = file('copy.csv', first);
+        assert.equal(await moviesAnalyzed(again.dsn), false);
         const imported = await runCli(['import-movies', copied], cwd, target);
         assert.equal(imported.exit.code, 0, imported.proc.show());
+        assert.equal(await moviesAnalyzed(again.dsn), true, 'plans need statistics at once');
         const second = await runCli(['export-movies'], cwd, target);
         assert.equal(second.proc.stdout, first);
         assert.equal(Buffer.compare(Buffer.from(second.proc.stdout), Buffer.from(TRICKY_CSV)), 0);

@@ -59,6 +59,20 @@ export async function createServerDatabase(): Promise<{ dsn: string; drop: () =>
   };
 }
 
+/** Whether PostgreSQL holds statistics of the movies table's columns (ANALYZE has run). */
+export async function moviesAnalyzed(dsn: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      "select count(*)::int as n from pg_stats where schemaname = 'myapi' and tablename = 'movies'",
+    );
+    return (rows[0]?.n ?? 0) > 0;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TestDatabase {
   kind: DatabaseKind;
   dsn: string;
