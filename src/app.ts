@@ -27,6 +27,7 @@ import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
+import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { createServices, type AccountOptions } from './services/index.js';
 
 export const VERSION = (
@@ -161,10 +162,17 @@ export async function buildApp(options: AppOptions) {
   });
   app.get(OPENAPI_PATH, { schema: { hide: true } }, () => app.swagger());
 
+  // The server hashes passwords in a niced child process (backend/hashing.ts), unless told to
+  // spare its memory (nice 0); the CLI, whose one hash competes with nothing, in its own.
+  const hashing =
+    settings.passwords.nice > 0 ? new NicedHashing(settings.passwords.nice) : inProcessHashing;
+  app.addHook('onClose', () => hashing.close());
+  const accounts = accountOptions(settings);
   const services = createServices(database, {
     tokenKey,
     tokenExpireMinutes: settings.token_expire_minutes,
-    ...accountOptions(settings),
+    ...accounts,
+    passwords: { ...accounts.passwords, functions: hashing },
   });
   for (const router of routers) await app.register(router, { services });
   return app;

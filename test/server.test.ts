@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -6,6 +7,7 @@ import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { TOKEN_KEY, createServerDatabase } from './support/databases.js';
 import {
   createUser,
+  delay,
   freePort,
   login,
   newMovies,
@@ -21,6 +23,21 @@ import {
   WRONG_PASSWORD,
   type TokenBody,
 } from './support/process.js';
+
+/** The processes whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^[0-9]+$/.test(entry))
+    .map(Number)
+    .filter((candidate) => {
+      try {
+        const stat = readFileSync(`/proc/${candidate}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // it has just ended
+      }
+    });
+}
 
 /**
  * The server as a user starts it (`node dist/cli.js serve` in a directory of its own), driven
@@ -181,6 +198,13 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
         () => tokenRequests() >= passwords.length,
         'the logins to reach the server',
       );
+      // The hashing process starts with the first hash, a moment after the login reached its handler.
+      let hashing = childrenOf(server.pid);
+      for (const deadline = Date.now() + 10_000; hashing.length === 0 && Date.now() < deadline;) {
+        await delay(20);
+        hashing = childrenOf(server.pid);
+      }
+      assert.equal(hashing.length, 1, 'the hashing process runs beside the server');
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       const results = await Promise.all(attempts);
@@ -198,6 +222,11 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       assert.equal(exit.code, 0, server.show());
       assert.ok(stoppedAfter < STOP_TIMEOUT_MS, `stopped after ${stoppedAfter} ms`);
       assert.ok(!existsSync(lockFile), 'the lock outlived the server');
+      assert.deepEqual(
+        hashing.filter((pid) => existsSync(`/proc/${pid}`)),
+        [],
+        'the hashing process outlived the server',
+      );
 
       const records = server.logLines();
       const signalAt = records.findIndex((line) => String(line.msg).startsWith('SIGTERM'));
@@ -252,6 +281,12 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
         assert.equal(status, 200);
         assert.deepEqual(body, TUTORIAL_MOVIES);
         await server.assertLogsClean([USER.password, token, TOKEN_KEY]);
+        // The login's hash ran in the server's hashing process, every thread of it niced.
+        const [hashing, ...others] = childrenOf(server.pid);
+        assert.ok(hashing !== undefined && others.length === 0, 'one child process expected');
+        const threads = readdirSync(`/proc/${hashing}/task`).map(Number);
+        assert.ok(threads.length > 1, 'the hashing process has its threadpool');
+        for (const thread of threads) assert.equal(getPriority(thread), 10, `thread ${thread}`);
       });
 
       it('/ready turns 503 with a problem body that says nothing internal when the database goes away', async () => {

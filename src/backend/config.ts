@@ -69,6 +69,12 @@ const SETTINGS = {
         maximum: 1,
         description: 'a number from 0.05 to 1',
       }),
+      nice: Type.Integer({
+        default: 10,
+        minimum: 0,
+        maximum: 19,
+        description: 'an integer from 0 to 19',
+      }),
       max_queued: Type.Integer({
         default: 64,
         minimum: 0,

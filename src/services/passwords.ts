@@ -1,5 +1,9 @@
 import argon2 from 'argon2';
-import bcrypt from 'bcrypt';
+import {
+  HashingUnavailableError,
+  inProcessHashing,
+  type HashFunctions,
+} from '../backend/hashing.js';
 import { ConcurrencyLimiter, QueueFullError } from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
 
@@ -29,6 +33,8 @@ export interface HasherOptions {
   maxQueued?: number;
   /** The share of time each hashing slot may compute; it rests the remainder. */
   dutyCycle?: number;
+  /** Where the hashes are computed: in this process unless told (the server hashes niced). */
+  functions?: HashFunctions;
 }
 
 function busy(cause: QueueFullError): ServiceUnavailableError {
@@ -39,9 +45,11 @@ export class PasswordHasher {
   private dummyHash: Promise<string> | undefined;
   private readonly upgradeLegacy: boolean;
   private readonly limiter: ConcurrencyLimiter;
+  private readonly functions: HashFunctions;
 
   constructor(options: HasherOptions = {}) {
     this.upgradeLegacy = options.upgradeLegacy ?? true;
+    this.functions = options.functions ?? inProcessHashing;
     this.limiter = new ConcurrencyLimiter(
       options.concurrency ?? 1,
       options.maxQueued ?? 64,
@@ -55,6 +63,13 @@ export class PasswordHasher {
       return await this.limiter.run(work);
     } catch (error) {
       if (error instanceof QueueFullError) throw busy(error);
+      if (error instanceof HashingUnavailableError) {
+        throw new ServiceUnavailableError(
+          'Password hashing is restarting; retry shortly',
+          error,
+          1,
+        );
+      }
       throw error;
     }
   }
@@ -68,7 +83,7 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.limited(() => argon2.hash(password, ARGON2_OPTIONS));
+    return this.limited(() => this.functions.argon2Hash(password, ARGON2_OPTIONS));
   }
 
   verify(storedHash: string, password: string): Promise<Verification> {
@@ -79,12 +94,12 @@ export class PasswordHasher {
     if (BCRYPT_PREFIX.test(storedHash)) {
       // $2y$ (PHP, some passlib setups) is the same algorithm as $2b$, which is all bcrypt reads.
       const normalized = storedHash.replace(/^\$2y\$/, '$2b$');
-      const ok = await bcrypt.compare(password, normalized);
+      const ok = await this.functions.bcryptCompare(password, normalized);
       return { ok, needsRehash: ok && this.upgradeLegacy };
     }
     if (storedHash.startsWith('$argon2')) {
       try {
-        const ok = await argon2.verify(storedHash, password);
+        const ok = await this.functions.argon2Verify(storedHash, password);
         return { ok, needsRehash: ok && argon2.needsRehash(storedHash, ARGON2_OPTIONS) };
       } catch {
         return { ok: false, needsRehash: false };
@@ -98,8 +113,13 @@ export class PasswordHasher {
    * time does not tell an attacker which emails have accounts.
    */
   async verifyNothing(password: string): Promise<void> {
-    this.dummyHash ??= argon2.hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS);
+    this.dummyHash ??= this.functions.argon2Hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS);
     const dummy = await this.dummyHash;
-    await this.limited(() => argon2.verify(dummy, password));
+    await this.limited(() => this.functions.argon2Verify(dummy, password));
+  }
+
+  /** Ends the hashing process, if the hashes run in one. */
+  close(): Promise<void> {
+    return this.functions.close();
   }
 }

@@ -1,0 +1,57 @@
+/**
+ * The password-hashing process (see backend/hashing.ts): computes argon2 and bcrypt at a low CPU
+ * priority, so that under load a hash takes only the CPU that requests leave over.
+ */
+import { readdirSync } from 'node:fs';
+import { setPriority } from 'node:os';
+import argon2 from 'argon2';
+import bcrypt from 'bcrypt';
+import type { HashReply, HashRequest } from './hashing.js';
+
+/**
+ * A nice value belongs to each thread, and threads inherit it when they are created. The module
+ * loader has already started libuv's threadpool, where the hashes run, so every thread of the
+ * process is lowered, not only this one.
+ */
+function lowerPriority(nice: number): void {
+  setPriority(nice);
+  let threads: string[];
+  try {
+    threads = readdirSync('/proc/self/task');
+  } catch {
+    return; // not Linux: setPriority(0, n) already covered the whole process
+  }
+  for (const thread of threads) {
+    try {
+      setPriority(Number(thread), nice);
+    } catch {
+      // a thread that has just ended
+    }
+  }
+}
+
+async function compute(request: HashRequest): Promise<string | boolean> {
+  switch (request.op) {
+    case 'argon2-hash':
+      return argon2.hash(request.password, request.options);
+    case 'argon2-verify':
+      return argon2.verify(request.hash, request.password);
+    case 'bcrypt-compare':
+      return bcrypt.compare(request.password, request.hash);
+  }
+}
+
+lowerPriority(Number(process.env.MYAPI_HASH_NICE ?? '10'));
+process.on('message', (request: HashRequest) => {
+  compute(request).then(
+    (value) => {
+      process.send?.({ id: request.id, ok: true, value } satisfies HashReply);
+    },
+    (error: unknown) => {
+      const message = error instanceof Error ? error.message : String(error);
+      process.send?.({ id: request.id, ok: false, message } satisfies HashReply);
+    },
+  );
+});
+// The server is gone (or closed us): nothing more to compute.
+process.on('disconnect', () => process.exit(0));

@@ -1,0 +1,144 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import argon2 from 'argon2';
+import bcrypt from 'bcrypt';
+
+export interface Argon2Options {
+  type: 0 | 1 | 2;
+  memoryCost: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+/** The expensive password functions, wherever they run. */
+export interface HashFunctions {
+  argon2Hash(password: string, options: Argon2Options): Promise<string>;
+  /** Throws on a malformed hash, as argon2.verify does. */
+  argon2Verify(hash: string, password: string): Promise<boolean>;
+  bcryptCompare(password: string, hash: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** In this process, on libuv's threadpool: for the CLI, whose one hash competes with nothing. */
+export const inProcessHashing: HashFunctions = {
+  argon2Hash: (password, options) => argon2.hash(password, options),
+  argon2Verify: (hash, password) => argon2.verify(hash, password),
+  bcryptCompare: (password, hash) => bcrypt.compare(password, hash),
+  close: async () => undefined,
+};
+
+export type HashRequest = { id: number } & (
+  | { op: 'argon2-hash'; password: string; options: Argon2Options }
+  | { op: 'argon2-verify'; hash: string; password: string }
+  | { op: 'bcrypt-compare'; password: string; hash: string }
+);
+type HashOp = HashRequest extends infer R
+  ? R extends { id: number }
+    ? Omit<R, 'id'>
+    : never
+  : never;
+
+export type HashReply =
+  { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
+
+interface PendingHash {
+  resolve: (value: string | boolean) => void;
+  reject: (error: Error) => void;
+}
+
+/** The hashing process ended with hashes in flight: their logins can be retried. */
+export class HashingUnavailableError extends Error {
+  override name = 'HashingUnavailableError';
+}
+
+const here = fileURLToPath(import.meta.url);
+// Tests run the TypeScript sources (through tsx, whose loader the child inherits).
+const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
+
+/**
+ * Hashes in a child process running at a lower CPU priority (a nice value, 10 by default). A hash
+ * holds a core for tens of milliseconds; at the same priority as the server, PostgreSQL and the
+ * load it serves, that core is simply gone for them, and on 2 cores the reads' p99 more than
+ * doubled during a login storm. Niced, a hash gets the CPU that requests leave, and all of it
+ * when there are none. The process starts with the first hash, restarts after a crash (the
+ * hashes in flight fail with HashingUnavailableError), and ends with the server.
+ */
+export class NicedHashing implements HashFunctions {
+  private child: ChildProcess | undefined;
+  private readonly pending = new Map<number, PendingHash>();
+  private nextId = 1;
+
+  constructor(private readonly nice: number) {}
+
+  argon2Hash(password: string, options: Argon2Options): Promise<string> {
+    return this.run({ op: 'argon2-hash', password, options }) as Promise<string>;
+  }
+
+  argon2Verify(hash: string, password: string): Promise<boolean> {
+    return this.run({ op: 'argon2-verify', hash, password }) as Promise<boolean>;
+  }
+
+  bcryptCompare(password: string, hash: string): Promise<boolean> {
+    return this.run({ op: 'bcrypt-compare', password, hash }) as Promise<boolean>;
+  }
+
+  /** The child's pid once it runs: for tests and operators looking for it. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.disconnect();
+    await exited;
+  }
+
+  private run(op: HashOp): Promise<string | boolean> {
+    const child = this.child ?? this.start();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      // A hash in flight keeps the process alive, as one on the threadpool would.
+      if (this.pending.size === 0) child.channel?.ref();
+      this.pending.set(id, { resolve, reject });
+      child.send({ ...op, id });
+    });
+  }
+
+  private settle(child: ChildProcess, id: number): PendingHash | undefined {
+    const waiting = this.pending.get(id);
+    this.pending.delete(id);
+    if (this.pending.size === 0) child.channel?.unref();
+    return waiting;
+  }
+
+  private start(): ChildProcess {
+    const child = fork(WORKER, [], {
+      env: { ...process.env, MYAPI_HASH_NICE: String(this.nice) },
+      serialization: 'json',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    // Neither the child nor its channel keeps the server alive: it ends when the server does.
+    child.unref();
+    child.channel?.unref();
+    child.on('message', (reply: HashReply) => {
+      const waiting = this.settle(child, reply.id);
+      if (reply.ok) waiting?.resolve(reply.value);
+      else waiting?.reject(new Error(reply.message));
+    });
+    // A failed send or spawn ends in 'exit', which answers every hash in flight.
+    child.on('error', () => undefined);
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      const error = new HashingUnavailableError(
+        `the password hashing process exited (${signal ?? `code ${String(code)}`})`,
+      );
+      for (const waiting of this.pending.values()) waiting.reject(error);
+      this.pending.clear();
+    });
+    this.child = child;
+    return child;
+  }
+}
