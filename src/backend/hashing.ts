@@ -92,7 +92,9 @@ export class NicedHashing implements HashFunctions {
     this.child = undefined;
     if (child === undefined || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.disconnect();
+    child.ref(); // until it has exited
+    if (child.connected) child.disconnect();
+    else child.kill();
     await exited;
   }
 
@@ -100,8 +102,12 @@ export class NicedHashing implements HashFunctions {
     const child = this.child ?? this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      // A hash in flight keeps the process alive, as one on the threadpool would.
-      if (this.pending.size === 0) child.channel?.ref();
+      // A hash in flight keeps the process alive (until its answer or the child's exit), as one
+      // on the threadpool would.
+      if (this.pending.size === 0) {
+        child.ref();
+        child.channel?.ref();
+      }
       this.pending.set(id, { resolve, reject });
       child.send({ ...op, id });
     });
@@ -110,7 +116,10 @@ export class NicedHashing implements HashFunctions {
   private settle(child: ChildProcess, id: number): PendingHash | undefined {
     const waiting = this.pending.get(id);
     this.pending.delete(id);
-    if (this.pending.size === 0) child.channel?.unref();
+    if (this.pending.size === 0) {
+      child.unref();
+      child.channel?.unref();
+    }
     return waiting;
   }
 
