@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { after, describe, it } from 'node:test';
 import argon2 from 'argon2';
@@ -43,6 +43,22 @@ describe('the niced hashing process', () => {
     await assert.rejects(inFlight, HashingUnavailableError);
     assert.equal(await hashing.bcryptCompare('slow', slow), true);
     assert.notEqual(pidOf(), first);
+  });
+
+  it('gives the process none of the server settings (the token key, the database URL)', async () => {
+    process.env.MYAPI_TOKEN_KEY = 'a-secret-the-child-must-not-see';
+    const fresh = new NicedHashing(10);
+    try {
+      await fresh.bcryptCompare('x', await bcrypt.hash('x', 4));
+      const pid = fresh.pid;
+      assert.ok(pid !== undefined);
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      assert.ok(!environ.includes('a-secret-the-child-must-not-see'));
+      assert.ok(environ.split('\0').includes('MYAPI_HASH_NICE=10'));
+    } finally {
+      delete process.env.MYAPI_TOKEN_KEY;
+      await fresh.close();
+    }
   });
 
   it('ends its process on close', async () => {

@@ -42,6 +42,7 @@ export type HashReply =
   { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
 
 interface PendingHash {
+  child: ChildProcess;
   resolve: (value: string | boolean) => void;
   reject: (error: Error) => void;
 }
@@ -108,7 +109,7 @@ export class NicedHashing implements HashFunctions {
         child.ref();
         child.channel?.ref();
       }
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { child, resolve, reject });
       child.send({ ...op, id });
     });
   }
@@ -124,8 +125,12 @@ export class NicedHashing implements HashFunctions {
   }
 
   private start(): ChildProcess {
+    // The server's settings (the token key, the database's password) are not the child's business.
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([name]) => !name.startsWith('MYAPI_')),
+    );
     const child = fork(WORKER, [], {
-      env: { ...process.env, MYAPI_HASH_NICE: String(this.nice) },
+      env: { ...env, MYAPI_HASH_NICE: String(this.nice) },
       serialization: 'json',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -144,8 +149,11 @@ export class NicedHashing implements HashFunctions {
       const error = new HashingUnavailableError(
         `the password hashing process exited (${signal ?? `code ${String(code)}`})`,
       );
-      for (const waiting of this.pending.values()) waiting.reject(error);
-      this.pending.clear();
+      for (const [id, waiting] of this.pending) {
+        if (waiting.child !== child) continue;
+        this.pending.delete(id);
+        waiting.reject(error);
+      }
     });
     this.child = child;
     return child;
