@@ -4,9 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import argon2 from 'argon2';
-import bcrypt from 'bcrypt';
-import type { HashReply, HashRequest } from './hashing.js';
+import { inProcessHashing, type HashReply, type HashRequest } from './hashing.js';
 
 /**
  * A nice value belongs to each thread, and threads inherit it when they are created. The module
@@ -33,11 +31,11 @@ function lowerPriority(nice: number): void {
 async function compute(request: HashRequest): Promise<string | boolean> {
   switch (request.op) {
     case 'argon2-hash':
-      return argon2.hash(request.password, request.options);
+      return inProcessHashing.argon2Hash(request.password, request.options);
     case 'argon2-verify':
-      return argon2.verify(request.hash, request.password);
+      return inProcessHashing.argon2Verify(request.hash, request.password);
     case 'bcrypt-compare':
-      return bcrypt.compare(request.password, request.hash);
+      return inProcessHashing.bcryptCompare(request.password, request.hash);
   }
 }
 

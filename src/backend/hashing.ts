@@ -1,14 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import argon2 from 'argon2';
+import argon2, { type Options as Argon2Options } from 'argon2';
 import bcrypt from 'bcrypt';
-
-export interface Argon2Options {
-  type: 0 | 1 | 2;
-  memoryCost: number;
-  timeCost: number;
-  parallelism: number;
-}
 
 /** The expensive password functions, wherever they run. */
 export interface HashFunctions {
@@ -27,16 +20,12 @@ export const inProcessHashing: HashFunctions = {
   close: async () => undefined,
 };
 
-export type HashRequest = { id: number } & (
+type HashOp =
   | { op: 'argon2-hash'; password: string; options: Argon2Options }
   | { op: 'argon2-verify'; hash: string; password: string }
-  | { op: 'bcrypt-compare'; password: string; hash: string }
-);
-type HashOp = HashRequest extends infer R
-  ? R extends { id: number }
-    ? Omit<R, 'id'>
-    : never
-  : never;
+  | { op: 'bcrypt-compare'; password: string; hash: string };
+
+export type HashRequest = HashOp & { id: number };
 
 export type HashReply =
   { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
