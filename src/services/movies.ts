@@ -487,50 +487,49 @@ export class MovieService extends AppService {
    * that is taken (in the table or earlier in the file), aborts it with that row's line, and
    * the table is left as it was. Batches of `batchSize` rows go in as one statement each.
    */
-  async importCsv(
+  importCsv(
     chunks: AsyncIterable<string>,
     onBatch?: (imported: number) => void,
     batchSize = 5000,
   ): Promise<SeedReport> {
-    const report = await this.importCsvAtOnce(chunks, onBatch, batchSize);
-    await this.crud.analyze();
-    return report;
+    return this.analyzedAfter(
+      this.transaction(async (tx) => {
+        const parser = new CsvParser();
+        let header = true as boolean; // cleared inside take(), which flow analysis cannot see
+        let imported = 0;
+        let batch: { line: number; movie: Movie }[] = [];
+        const flush = async () => {
+          if (batch.length === 0) return;
+          await this.insertChecked(batch, tx);
+          imported += batch.length;
+          batch = [];
+          onBatch?.(imported);
+        };
+        const take = async (records: ReturnType<CsvParser['push']>) => {
+          for (const record of records) {
+            if (header) {
+              checkHeader(record);
+              header = false;
+              continue;
+            }
+            batch.push({ line: record.line, movie: movieFromRecord(record) });
+            if (batch.length >= batchSize) await flush();
+          }
+        };
+        for await (const chunk of chunks) await take(parser.push(chunk));
+        await take(parser.end());
+        if (header) checkHeader(undefined);
+        await flush();
+        return { inserted: imported, total: await this.crud.count(tx) };
+      }),
+    );
   }
 
-  private importCsvAtOnce(
-    chunks: AsyncIterable<string>,
-    onBatch: ((imported: number) => void) | undefined,
-    batchSize: number,
-  ): Promise<SeedReport> {
-    return this.transaction(async (tx) => {
-      const parser = new CsvParser();
-      let header = true as boolean; // cleared inside take(), which flow analysis cannot see
-      let imported = 0;
-      let batch: { line: number; movie: Movie }[] = [];
-      const flush = async () => {
-        if (batch.length === 0) return;
-        await this.insertChecked(batch, tx);
-        imported += batch.length;
-        batch = [];
-        onBatch?.(imported);
-      };
-      const take = async (records: ReturnType<CsvParser['push']>) => {
-        for (const record of records) {
-          if (header) {
-            checkHeader(record);
-            header = false;
-            continue;
-          }
-          batch.push({ line: record.line, movie: movieFromRecord(record) });
-          if (batch.length >= batchSize) await flush();
-        }
-      };
-      for await (const chunk of chunks) await take(parser.push(chunk));
-      await take(parser.end());
-      if (header) checkHeader(undefined);
-      await flush();
-      return { inserted: imported, total: await this.crud.count(tx) };
-    });
+  /** A bulk load's report, once the table's statistics are fresh (MovieCRUD.analyze says why). */
+  private async analyzedAfter(load: Promise<SeedReport>): Promise<SeedReport> {
+    const report = await load;
+    await this.crud.analyze();
+    return report;
   }
 
   private async insertChecked(batch: { line: number; movie: Movie }[], tx: AppTx): Promise<void> {
@@ -586,30 +585,22 @@ export class MovieService extends AppService {
   }
 
   /** Adds `howMany` generated movies after the highest id, in one transaction, in batches. */
-  async seedSynthetic(
+  seedSynthetic(
     howMany: number,
     onProgress?: (done: number, total: number) => void,
     batchSize = 50_000,
   ): Promise<SeedReport> {
-    const report = await this.addSyntheticAtOnce(howMany, onProgress, batchSize);
-    await this.crud.analyze();
-    return report;
-  }
-
-  private addSyntheticAtOnce(
-    howMany: number,
-    onProgress: ((done: number, total: number) => void) | undefined,
-    batchSize: number,
-  ): Promise<SeedReport> {
-    return this.transaction(async (tx) => {
-      const start = (await this.crud.maxId(tx)) + 1;
-      for (let done = 0; done < howMany;) {
-        const size = Math.min(batchSize, howMany - done);
-        await this.crud.addSynthetic(start + done, start + done + size - 1, tx);
-        done += size;
-        onProgress?.(done, howMany);
-      }
-      return { inserted: howMany, total: await this.crud.count(tx) };
-    });
+    return this.analyzedAfter(
+      this.transaction(async (tx) => {
+        const start = (await this.crud.maxId(tx)) + 1;
+        for (let done = 0; done < howMany;) {
+          const size = Math.min(batchSize, howMany - done);
+          await this.crud.addSynthetic(start + done, start + done + size - 1, tx);
+          done += size;
+          onProgress?.(done, howMany);
+        }
+        return { inserted: howMany, total: await this.crud.count(tx) };
+      }),
+    );
   }
 }
