@@ -83,23 +83,19 @@ describe('myapi serve --workers', { timeout: TEST_TIMEOUT_MS }, () => {
     }
   });
 
-  it('passes Ctrl-C (SIGINT to the whole group) through one graceful stop, exit 0', async () => {
-    const server = await startServer(cwd, env, ['--workers', '2']);
-    await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
-    for (const pid of [server.pid, ...servingPids(server)]) process.kill(pid, 'SIGINT');
-    const exit = await server.finished(15_000);
-    assert.equal(exit.code, 0, server.show());
-    assert.ok(!server.stdout.includes('again: exiting now'), server.show());
-  });
-
-  it('passes SIGTERM to the whole group (systemd, a supervisor) through one graceful stop, exit 0', async () => {
-    const server = await startServer(cwd, env, ['--workers', '2']);
-    await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
-    for (const pid of [server.pid, ...servingPids(server)]) process.kill(pid, 'SIGTERM');
-    const exit = await server.finished(15_000);
-    assert.equal(exit.code, 0, server.show());
-    assert.ok(!server.stdout.includes('again: exiting now'), server.show());
-  });
+  for (const [signal, sender] of [
+    ['SIGINT', 'Ctrl-C'],
+    ['SIGTERM', 'systemd, a supervisor'],
+  ] as const) {
+    it(`passes ${signal} to the whole group (${sender}) through one graceful stop, exit 0`, async () => {
+      const server = await startServer(cwd, env, ['--workers', '2']);
+      await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
+      for (const pid of [server.pid, ...servingPids(server)]) process.kill(pid, signal);
+      const exit = await server.finished(15_000);
+      assert.equal(exit.code, 0, server.show());
+      assert.ok(!server.stdout.includes('again: exiting now'), server.show());
+    });
+  }
 
   it('refuses workers on the embedded database with one clear line', async () => {
     const { exit, proc } = await runCli(['serve', '--workers', '2'], tempDir(), {});
