@@ -226,9 +226,35 @@ for (const kind of databaseKinds()) {
         if (next !== undefined)
           assert.match(next, /^\/movies\/new\?year=1990&rating=8\.5&limit=4&cursor=/);
       }
-      assert.deepEqual(collected, sortedBy(all, 'movie_id', 'asc'));
+      assert.deepEqual(collected, sortedBy(all, 'released', 'asc'));
       const tutorial = await get('/movies/new?year=1990&rating=9');
       assert.equal(tutorial.headers.link, undefined, 'a complete answer has no next page');
+    });
+
+    it('/movies/new continues from a cursor of GET /movies?sort=released, never before the year', async () => {
+      const byRelease = sortedBy(DEMO_MOVIES, 'released', 'asc');
+      const listed = (await get('/movies?sort=released&limit=3')).json<Page>();
+      const cursor = String(listed.next_cursor);
+      // The cursor sits at the third-oldest movie, before 1990: the page starts at 1990.
+      assert.ok((byRelease[2] as Movie).released < 1990);
+      const fromStart = (await get(`/movies/new?year=1990&rating=0&cursor=${cursor}`)).json<
+        Movie[]
+      >();
+      assert.deepEqual(
+        fromStart,
+        byRelease.filter((m) => m.released >= 1990),
+      );
+      // A cursor inside the range continues strictly after its movie.
+      const head = (await get('/movies/new?year=1950&rating=8&limit=2')).json<Movie[]>();
+      const inRange = (
+        await get(`/movies?sort=released&released_from=1950&rating_min=8&limit=2`)
+      ).json<Page>();
+      const rest = (
+        await get(`/movies/new?year=1950&rating=8&cursor=${String(inRange.next_cursor)}`)
+      ).json<Movie[]>();
+      const expected = byRelease.filter((m) => m.released >= 1950 && m.rating >= 8);
+      assert.deepEqual(head, expected.slice(0, 2));
+      assert.deepEqual(rest, expected.slice(2));
     });
 
     it('counts the total only while it is cheap, and /movies/new defaults to 1000 rows', async () => {

@@ -44,15 +44,10 @@ export type Dsn =
 
 /**
  * Runs SQL and returns rows as arrays of driver values: the shortest path a hot read can take
- * (no per-row objects from the driver or the query builder). With a name it is a prepared
- * statement that PostgreSQL parses once per connection and may run on one generic plan; without
- * one, PostgreSQL plans each call for its own values.
+ * (no per-row objects from the driver or the query builder). `name` makes it a prepared statement
+ * that PostgreSQL parses once per connection and may run on one generic plan.
  */
-export type ArrayQuery = (
-  name: string | undefined,
-  text: string,
-  params: unknown[],
-) => Promise<unknown[][]>;
+export type ArrayQuery = (name: string, text: string, params: unknown[]) => Promise<unknown[][]>;
 
 export interface Database {
   readonly db: AppDb;
@@ -164,11 +159,7 @@ function poolDatabase(
   return {
     db,
     async queryArrays(name, text, params) {
-      const result = await pool.query<unknown[]>(
-        name === undefined
-          ? { text, values: params, rowMode: 'array' }
-          : { name, text, values: params, rowMode: 'array' },
-      );
+      const result = await pool.query<unknown[]>({ name, text, values: params, rowMode: 'array' });
       return result.rows;
     },
     label,

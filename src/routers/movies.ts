@@ -62,15 +62,16 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         ...common,
         summary: 'Movies released since a year with at least a rating',
         description:
-          'Movies with `released >= year` and `rating >= rating`, ordered by movie_id, as a bare ' +
-          `JSON array (the tutorial's shape), at most \`limit\` (default ${PageSizes.newDefault}, ` +
-          `at most ${PageSizes.max}) at a time. When more match, the \`Link\` header gives the ` +
-          'next page (`rel="next"`), whose `cursor` continues after the last movie_id.',
+          'Movies with `released >= year` and `rating >= rating`, oldest release first (then by ' +
+          "movie_id), as a bare JSON array (the tutorial's shape), at most `limit` (default " +
+          `${PageSizes.newDefault}, at most ${PageSizes.max}) at a time. When more match, the ` +
+          '`Link` header gives the next page (`rel="next"`), whose `cursor` continues after the ' +
+          'last movie of this one.',
         querystring: NewMoviesQuerySchema,
         response: {
           200: {
             ...MovieListSchema,
-            description: 'The matching movies, by movie_id',
+            description: 'The matching movies, by release year, then movie_id',
             headers: { link: { type: 'string', description: 'The next page, when there is one' } },
           },
           ...problemResponses(401, 422),
