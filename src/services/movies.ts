@@ -291,7 +291,8 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
 
   /**
    * Gathers the table's statistics now rather than when autovacuum next looks (up to a minute
-   * later): the per-call plans of /movies/new and the listing choose their index from them.
+   * later): the listing's per-call plans choose their index from them, and so do the first
+   * plans a connection makes for /movies/new.
    */
   async analyze(): Promise<void> {
     await this.db.execute(sql`analyze ${movies}`);
