@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { getPriority, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
@@ -8,7 +10,7 @@ import { HashingUnavailableError, NicedHashing } from '../src/backend/hashing.js
 
 const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-describe('the niced hashing process', () => {
+describe('the niced hashing process', { timeout: 60_000 }, () => {
   const hashing = new NicedHashing(12);
   /** Read afresh each time: the process comes and goes. */
   const pidOf = (): number | undefined => hashing.pid;
@@ -58,6 +60,39 @@ describe('the niced hashing process', () => {
     } finally {
       delete process.env.MYAPI_TOKEN_KEY;
       await fresh.close();
+    }
+  });
+
+  it('answers when a preload listens to messages first, and passes on no node flags', async () => {
+    // An APM agent or profiler preloaded through NODE_OPTIONS reaches the child too; one that
+    // listens to IPC messages took the requests sent before the worker listened, and the login
+    // waited forever.
+    const dir = mkdtempSync(join(tmpdir(), 'myapi-preload-'));
+    const preload = join(dir, 'listens.mjs');
+    writeFileSync(preload, "process.on('message', () => undefined);\n");
+    const saved = process.env.NODE_OPTIONS;
+    process.env.NODE_OPTIONS = `${saved ?? ''} --import ${pathToFileURL(preload).href}`;
+    // As if the server ran under a profiler: fork() would hand the child the same flags.
+    const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+    process.execArgv.push(...flags);
+    const fresh = new NicedHashing(10);
+    try {
+      const legacy = await bcrypt.hash('x', 4);
+      const answers = await Promise.all([1, 2, 3].map(() => fresh.bcryptCompare('x', legacy)));
+      assert.deepEqual(answers, [true, true, true]);
+      const pid = fresh.pid;
+      assert.ok(pid !== undefined);
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(
+        !argv.some((arg) => /^--(inspect|cpu-prof|heap-prof|prof)/.test(arg)),
+        argv.join(' '),
+      );
+    } finally {
+      process.execArgv.splice(process.execArgv.indexOf(flags[0] as string), flags.length);
+      if (saved === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = saved;
+      await fresh.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

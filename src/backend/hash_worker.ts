@@ -4,7 +4,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { inProcessHashing, type HashReply, type HashRequest } from './hashing.js';
+import { inProcessHashing, type HashReply, type HashRequest, type WorkerReady } from './hashing.js';
 
 /**
  * A nice value belongs to each thread, and threads inherit it when they are created. The module
@@ -51,5 +51,7 @@ process.on('message', (request: HashRequest) => {
     },
   );
 });
+// Only now may the server send: a request sent earlier could reach a preload's listener alone.
+process.send?.({ ready: true } satisfies WorkerReady);
 // The server is gone (or closed us): nothing more to compute.
 process.on('disconnect', () => process.exit(0));

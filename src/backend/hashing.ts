@@ -30,6 +30,11 @@ export type HashRequest = HashOp & { id: number };
 export type HashReply =
   { id: number; ok: true; value: string | boolean } | { id: number; ok: false; message: string };
 
+/** What the child says once it listens: requests sent before then could go to another listener. */
+export interface WorkerReady {
+  ready: true;
+}
+
 interface PendingHash {
   child: ChildProcess;
   resolve: (value: string | boolean) => void;
@@ -42,8 +47,12 @@ export class HashingUnavailableError extends Error {
 }
 
 const here = fileURLToPath(import.meta.url);
-// Tests run the TypeScript sources (through tsx, whose loader the child inherits).
 const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
+/**
+ * The child gets none of the server's node flags: an inspector port or a profiler would clash
+ * with the server's, a preload would run twice. Tests run the TypeScript sources, through tsx.
+ */
+const WORKER_EXEC_ARGV = WORKER.endsWith('.ts') ? ['--import', 'tsx'] : [];
 
 /**
  * Hashes in a child process running at a lower CPU priority (a nice value, 10 by default). A hash
@@ -55,6 +64,8 @@ const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
  */
 export class NicedHashing implements HashFunctions {
   private child: ChildProcess | undefined;
+  /** Requests for the current child until it says it listens; then undefined. */
+  private backlog: HashRequest[] | undefined;
   private readonly pending = new Map<number, PendingHash>();
   private nextId = 1;
 
@@ -80,6 +91,7 @@ export class NicedHashing implements HashFunctions {
   async close(): Promise<void> {
     const child = this.child;
     this.child = undefined;
+    this.backlog = undefined;
     if (child === undefined || child.exitCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.ref(); // until it has exited
@@ -99,7 +111,9 @@ export class NicedHashing implements HashFunctions {
         child.channel?.ref();
       }
       this.pending.set(id, { child, resolve, reject });
-      child.send({ ...op, id });
+      const request = { ...op, id };
+      if (this.backlog === undefined) child.send(request);
+      else this.backlog.push(request);
     });
   }
 
@@ -120,13 +134,20 @@ export class NicedHashing implements HashFunctions {
     );
     const child = fork(WORKER, [], {
       env: { ...env, MYAPI_HASH_NICE: String(this.nice) },
+      execArgv: WORKER_EXEC_ARGV,
       serialization: 'json',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     // Neither the child nor its channel keeps the server alive: it ends when the server does.
     child.unref();
     child.channel?.unref();
-    child.on('message', (reply: HashReply) => {
+    const backlog: HashRequest[] = [];
+    child.on('message', (reply: HashReply | WorkerReady) => {
+      if ('ready' in reply) {
+        if (this.child === child) this.backlog = undefined;
+        for (const request of backlog) child.send(request);
+        return;
+      }
       const waiting = this.settle(child, reply.id);
       if (reply.ok) waiting?.resolve(reply.value);
       else waiting?.reject(new Error(reply.message));
@@ -145,6 +166,7 @@ export class NicedHashing implements HashFunctions {
       }
     });
     this.child = child;
+    this.backlog = backlog;
     return child;
   }
 }
