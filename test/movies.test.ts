@@ -34,11 +34,11 @@ for (const kind of databaseKinds()) {
       );
     });
 
-    it('filters released >= year and rating >= rating, ordered by movie_id', async () => {
+    it('filters released >= year and rating >= rating, oldest release first, then by movie_id', async () => {
       const response = await get('/movies/new?year=2000&rating=8.5');
       const expected = DEMO_MOVIES.filter((m) => m.released >= 2000 && m.rating >= 8.5)
         .map((m) => ({ ...m }))
-        .sort((a, b) => a.movie_id - b.movie_id);
+        .sort((a, b) => a.released - b.released || a.movie_id - b.movie_id);
       assert.ok(expected.length > 3);
       assert.deepEqual(response.json(), expected);
       assert.deepEqual((await get('/movies/new?year=2100&rating=0')).json(), []);

@@ -83,7 +83,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       const expected = (year: number, rating: number) =>
         DEMO_MOVIES.filter((m) => m.released >= year && m.rating >= rating)
           .map((m) => ({ ...m }))
-          .sort((a, b) => a.movie_id - b.movie_id);
+          .sort((a, b) => a.released - b.released || a.movie_id - b.movie_id);
       const headers = { authorization: `Bearer ${firstToken}` };
       const check = async (i: number) => {
         if (i % 2 === 0) {
