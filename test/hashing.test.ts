@@ -96,6 +96,32 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     }
   });
 
+  it('gives up on a process that stops answering, and starts a new one', async () => {
+    const impatient = new NicedHashing(10, 500);
+    let stuck: number | undefined;
+    try {
+      const legacy = await bcrypt.hash('x', 4);
+      assert.equal(await impatient.bcryptCompare('x', legacy), true);
+      stuck = impatient.pid;
+      assert.ok(stuck !== undefined);
+      process.kill(stuck, 'SIGSTOP');
+      const asked = Date.now();
+      await assert.rejects(impatient.bcryptCompare('x', legacy), HashingUnavailableError);
+      assert.ok(Date.now() - asked < 5_000, 'answered 503 instead of waiting');
+      assert.equal(await impatient.bcryptCompare('x', legacy), true);
+      assert.notEqual(impatient.pid, stuck);
+    } finally {
+      if (stuck !== undefined) {
+        try {
+          process.kill(stuck, 'SIGKILL');
+        } catch {
+          // already gone, as it should be
+        }
+      }
+      await impatient.close();
+    }
+  });
+
   it('ends its process on close', async () => {
     await hashing.argon2Hash('x', OPTIONS);
     const pid = pidOf();

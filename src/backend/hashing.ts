@@ -39,9 +39,10 @@ interface PendingHash {
   child: ChildProcess;
   resolve: (value: string | boolean) => void;
   reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
 }
 
-/** The hashing process ended with hashes in flight: their logins can be retried. */
+/** The hashing process ended, or stopped answering, with hashes in flight: retry their logins. */
 export class HashingUnavailableError extends Error {
   override name = 'HashingUnavailableError';
 }
@@ -53,14 +54,20 @@ const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
  * with the server's, a preload would run twice. Tests run the TypeScript sources, through tsx.
  */
 const WORKER_EXEC_ARGV = WORKER.endsWith('.ts') ? ['--import', 'tsx'] : [];
+/**
+ * A hash takes tens of milliseconds, and seconds niced on a saturated machine; a process that has
+ * not answered one in 30 s is stuck (stopped, deadlocked), and its logins would wait forever.
+ */
+const ANSWER_WITHIN_MS = 30_000;
 
 /**
  * Hashes in a child process running at a lower CPU priority (a nice value, 10 by default). A hash
  * holds a core for tens of milliseconds; at the same priority as the server, PostgreSQL and the
  * load it serves, that core is simply gone for them, and on 2 cores the reads' p99 more than
  * doubled during a login storm. Niced, a hash gets the CPU that requests leave, and all of it
- * when there are none. The process starts with the first hash, restarts after a crash (the
- * hashes in flight fail with HashingUnavailableError), and ends with the server.
+ * when there are none. The process starts with the first hash, is replaced after a crash or when
+ * it leaves a hash unanswered too long (the hashes in flight fail with HashingUnavailableError),
+ * and ends with the server.
  */
 export class NicedHashing implements HashFunctions {
   private child: ChildProcess | undefined;
@@ -69,7 +76,10 @@ export class NicedHashing implements HashFunctions {
   private readonly pending = new Map<number, PendingHash>();
   private nextId = 1;
 
-  constructor(private readonly nice: number) {}
+  constructor(
+    private readonly nice: number,
+    private readonly answerWithinMs = ANSWER_WITHIN_MS,
+  ) {}
 
   argon2Hash(password: string, options: Argon2Options): Promise<string> {
     return this.run({ op: 'argon2-hash', password, options }) as Promise<string>;
@@ -110,7 +120,10 @@ export class NicedHashing implements HashFunctions {
         child.ref();
         child.channel?.ref();
       }
-      this.pending.set(id, { child, resolve, reject });
+      const timer = setTimeout(() => {
+        this.giveUp(child, id);
+      }, this.answerWithinMs).unref();
+      this.pending.set(id, { child, resolve, reject, timer });
       const request = { ...op, id };
       if (this.backlog === undefined) child.send(request);
       else this.backlog.push(request);
@@ -119,12 +132,27 @@ export class NicedHashing implements HashFunctions {
 
   private settle(child: ChildProcess, id: number): PendingHash | undefined {
     const waiting = this.pending.get(id);
+    if (waiting !== undefined) clearTimeout(waiting.timer);
     this.pending.delete(id);
     if (this.pending.size === 0) {
       child.unref();
       child.channel?.unref();
     }
     return waiting;
+  }
+
+  /** A process that leaves one hash unanswered answers none: the next hash starts a new one. */
+  private giveUp(child: ChildProcess, id: number): void {
+    this.settle(child, id)?.reject(
+      new HashingUnavailableError(
+        `the password hashing process did not answer within ${this.answerWithinMs} ms`,
+      ),
+    );
+    if (this.child === child) {
+      this.child = undefined;
+      this.backlog = undefined;
+    }
+    child.kill('SIGKILL');
   }
 
   private start(): ChildProcess {
@@ -161,6 +189,7 @@ export class NicedHashing implements HashFunctions {
       );
       for (const [id, waiting] of this.pending) {
         if (waiting.child !== child) continue;
+        clearTimeout(waiting.timer);
         this.pending.delete(id);
         waiting.reject(error);
       }
