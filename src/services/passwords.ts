@@ -117,9 +117,4 @@ export class PasswordHasher {
     const dummy = await this.dummyHash;
     await this.limited(() => this.functions.argon2Verify(dummy, password));
   }
-
-  /** Ends the hashing process, if the hashes run in one. */
-  close(): Promise<void> {
-    return this.functions.close();
-  }
 }
