@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+// CPU per request of the server process and of its PostgreSQL backends, myapi next to raw-node,
+// on the shared harness's data set: the A/B tool behind "where the time goes" in the README (the
+// harness reports req/s and latency, not whose CPU a request spent). See bench/README.md.
+//
+// usage: node bench/cpu-per-request.mjs [--duration S] [--runs N] [--no-build]
+//
+// Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
+// creates the database myapi_bench_cpu (dropped first if it exists, and at the end), loads the
+// harness's schema and 10,000 movies, runs `myapi migrate`, then per run and target starts the
+// server, logs in, and for each endpoint runs wrk -t1 -c32 (2 s warm-up, then S s measured),
+// reading utime+stime from /proc for the server and for every backend of the database.
+import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  build,
+  capture,
+  freePort,
+  freshDatabase,
+  getToken,
+  myapi,
+  onCleanup,
+  ROOT,
+  requireCommand,
+  run,
+  runMain,
+  serverEnv,
+  runWrk,
+  sleep,
+  spawnTracked,
+  startServer,
+  stopProcess,
+  tempDir,
+  textTable,
+  tokenKey,
+  waitForQuietMachine,
+  waitReady,
+} from './lib/common.mjs';
+
+const DATABASE = 'myapi_bench_cpu';
+const CONNECTIONS = 32;
+const WARMUP_S = 2;
+const HARNESS = path.resolve(ROOT, '..', 'shared', 'bench');
+const RAW_NODE = path.join(HARNESS, 'baselines', 'raw-node');
+/** The harness's user (../shared/bench/seed.mjs), whose bcrypt hash both targets can verify. */
+const USER = { email: 'bench@example.com', password: 'bench-password' };
+const ENDPOINTS = [
+  { name: 'movie_by_id', path: '/movies/', args: ['by_id', '10000'] },
+  { name: 'movies_new', path: '/movies/new?year=2020&rating=9', args: ['static'] },
+];
+
+const USAGE = `usage: node bench/cpu-per-request.mjs [options]
+  --duration S   seconds of each measured wrk run (default 8)
+  --runs N       runs of both targets (default 2)
+  --no-build     do not run \`npm run build\` first
+env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: 'string', default: '8' },
+      runs: { type: 'string', default: '2' },
+      'no-build': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (key) => {
+    const v = values[key];
+    if (!/^[0-9]+$/.test(v) || Number(v) < 1) {
+      console.error(`cpu-per-request: --${key} must be a whole number >= 1\n${USAGE}`);
+      process.exit(2);
+    }
+    return Number(v);
+  };
+  return { duration: int('duration'), runs: int('runs'), build: !values['no-build'] };
+}
+
+const TICK_US = 1e6 / Number(capture('getconf', ['CLK_TCK']) || 100);
+
+/** utime + stime of a process in clock ticks (0 when it is gone). */
+function cpuTicks(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU ticks of each backend serving the database, by pid. */
+function backendTicks() {
+  const ticks = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    let title;
+    try {
+      title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (title.startsWith('postgres: ') && title.includes(` ${DATABASE} `)) {
+      ticks.set(entry, cpuTicks(entry));
+    }
+  }
+  return ticks;
+}
+
+/** Ticks spent between two snapshots; a backend that started in between counts whole. */
+function ticksBetween(before, after) {
+  let total = 0;
+  for (const [pid, ticks] of after) total += ticks - (before.get(pid) ?? 0);
+  return total;
+}
+
+async function startRawNode(env, logFile) {
+  const port = await freePort();
+  const fd = openSync(logFile, 'a');
+  const child = spawnTracked(process.execPath, ['server.mjs'], {
+    cwd: RAW_NODE,
+    env: { ...env, PORT: String(port) },
+    stdio: ['ignore', fd, fd],
+  });
+  closeSync(fd);
+  child.baseUrl = `http://127.0.0.1:${port}`;
+  // raw-node has no /ready: any answer means it listens.
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`raw-node exited (${child.exitCode})`);
+    const answered = await fetch(child.baseUrl).then(
+      async (response) => (await response.arrayBuffer(), true),
+      () => false,
+    );
+    if (answered) return child;
+    await sleep(50);
+  }
+  throw new Error('raw-node did not listen within 30 s');
+}
+
+async function main() {
+  const options = parseOptions();
+  for (const cmd of ['wrk', 'psql']) {
+    requireCommand(cmd, 'run ../shared/bench/setup.sh once');
+  }
+  await waitForQuietMachine();
+  if (options.build) build();
+  if (!existsSync(path.join(RAW_NODE, 'node_modules', 'pg'))) {
+    run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: RAW_NODE });
+  }
+  const tmp = tempDir('myapi-cpu-');
+
+  console.error(`== database ${DATABASE}: the harness's schema and 10000 movies, myapi migrate`);
+  const dsn = await freshDatabase(DATABASE);
+  run('psql', ['-q', dsn, '-f', path.join(HARNESS, 'sql', 'schema.sql')], { quiet: true });
+  const seed = run(process.execPath, [path.join(HARNESS, 'seed.mjs'), '--movies', '10000'], {
+    quiet: true,
+  });
+  run('psql', ['-q', dsn], { input: seed, quiet: true });
+  // No argon2 rehash of the harness user's bcrypt hash: raw-node must log in after myapi.
+  const env = serverEnv({
+    MYAPI_DATABASE__DSN: dsn,
+    MYAPI_TOKEN_KEY: tokenKey(),
+    MYAPI_PASSWORDS__UPGRADE_LEGACY: 'false',
+  });
+  myapi(['migrate'], env);
+
+  const rows = [];
+  for (let round = 1; round <= options.runs; round++) {
+    for (const target of ['raw-node', 'myapi']) {
+      const logFile = path.join(tmp, `${target}-${round}.log`);
+      let server;
+      if (target === 'myapi') {
+        server = await startServer({ env, logFile });
+        onCleanup(() => stopProcess(server));
+        await waitReady(server, performance.now());
+      } else {
+        server = await startRawNode(env, logFile);
+      }
+      const token = await getToken(server.baseUrl, USER.email, USER.password);
+      for (const endpoint of ENDPOINTS) {
+        const wrk = (duration) =>
+          runWrk({
+            url: server.baseUrl + endpoint.path,
+            script: 'read.lua',
+            args: endpoint.args,
+            duration,
+            connections: CONNECTIONS,
+            token,
+          });
+        await wrk(WARMUP_S);
+        const serverBefore = cpuTicks(server.pid);
+        const backendsBefore = backendTicks();
+        const result = await wrk(options.duration);
+        const serverUs = ((cpuTicks(server.pid) - serverBefore) * TICK_US) / result.requests;
+        const backendUs =
+          (ticksBetween(backendsBefore, backendTicks()) * TICK_US) / result.requests;
+        rows.push([
+          target,
+          endpoint.name,
+          result.rps.toFixed(0),
+          result.p99_ms.toFixed(2),
+          serverUs.toFixed(0),
+          backendUs.toFixed(0),
+        ]);
+        console.error(`   ${rows.at(-1).join('  ')}`);
+      }
+      await stopProcess(server);
+    }
+  }
+  console.log(
+    textTable(
+      ['target', 'endpoint', 'req/s', 'p99 ms', 'server us/req', 'postgres us/req'],
+      rows,
+      [2, 3, 4, 5],
+    ),
+  );
+}
+
+runMain(main);
