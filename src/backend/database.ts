@@ -147,6 +147,27 @@ export function redactDsn(dsn: string): string {
   }
 }
 
+/**
+ * The query configs of named array-mode statements, one per name. pg copies a config by its
+ * property descriptors on every call (since 8.23.1): ~1.8 us for an object literal, whose copy
+ * then reads slowly, against ~0.1 us for an object that only inherits its properties. So each call
+ * gets a fresh empty object whose prototype is the statement's frozen config.
+ */
+function namedStatements(): (name: string, text: string) => pg.QueryArrayConfig {
+  const configs = new Map<string, Readonly<pg.QueryArrayConfig>>();
+  return (name, text) => {
+    let config = configs.get(name);
+    if (config === undefined) {
+      config = Object.freeze({ name, text, rowMode: 'array' as const });
+      configs.set(name, config);
+    } else if (config.text !== text) {
+      // PostgreSQL would refuse it too, but only on a connection that already prepared the name.
+      throw new Error(`prepared statement ${name} was given another query`);
+    }
+    return Object.create(config) as pg.QueryArrayConfig;
+  };
+}
+
 function poolDatabase(
   pool: pg.Pool,
   label: string,
@@ -156,10 +177,11 @@ function poolDatabase(
   // An idle client losing its server emits 'error' on the pool; unhandled, it would end the process.
   pool.on('error', () => undefined);
   const db = drizzlePg({ client: pool, schema }) as unknown as AppDb;
+  const statement = namedStatements();
   return {
     db,
     async queryArrays(name, text, params) {
-      const result = await pool.query<unknown[]>({ name, text, values: params, rowMode: 'array' });
+      const result = await pool.query<unknown[]>(statement(name, text), params);
       return result.rows;
     },
     label,
