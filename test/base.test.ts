@@ -27,6 +27,21 @@ class RecentMovies extends AppCRUD<typeof movies> {
   readonly since = this.preparedRows('test_recent_movies', this.query);
 }
 
+/** A hot read with a computed column after the row's own. */
+class TitledMovies extends AppCRUD<typeof movies> {
+  readonly since = this.preparedRows(
+    'test_titled_movies',
+    this.db
+      .select(
+        this.rowsWith({ label: sql<string>`${movies.movie_id}::text || ': ' || ${movies.title}` }),
+      )
+      .from(movies)
+      .where(gte(movies.released, sql.placeholder('year')))
+      .orderBy(asc(movies.movie_id)),
+    ['label'],
+  );
+}
+
 // A set-returning function, columns deliberately in another order than the table's.
 const FIXTURE_FUNCTION = `
   create function myapi.movies_released_between(lo integer, hi integer)
@@ -106,6 +121,18 @@ for (const kind of databaseKinds()) {
       }
       assert.deepEqual(await recent.since({ year: 2100 }), []);
       assert.deepEqual(new Set(names), new Set(['test_recent_movies']));
+    });
+
+    it('returns the columns a hot read computes after the row, and keeps one query per name', async () => {
+      const titled = new TitledMovies(t.database, movies);
+      assert.deepEqual(await titled.since({ year: 2005 }), [
+        { movie_id: 12, title: 'Twelve', released: 2005, rating: 6, label: '12: Twelve' },
+      ]);
+      await assert.rejects(
+        t.database.queryArrays('test_titled_movies', 'select 1', []),
+        /prepared statement test_titled_movies was given another query/,
+      );
+      assert.equal((await titled.since({ year: 2005 })).length, 1);
     });
 
     it('runs CRUD calls inside a service transaction: all of it lands, or none', async () => {

@@ -213,9 +213,12 @@ function inProcessPglite(
   onClose: () => Promise<void>,
 ): Database {
   const db = drizzlePglite({ client, schema }) as unknown as AppDb;
+  // PGlite runs the text as given; the names are still checked, as on a server.
+  const statement = namedStatements();
   return {
     db,
-    async queryArrays(_name, text, params) {
+    async queryArrays(name, text, params) {
+      statement(name, text);
       const result = await client.query<unknown[]>(text, params, { rowMode: 'array' });
       return result.rows;
     },
