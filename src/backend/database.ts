@@ -168,6 +168,16 @@ function namedStatements(): (name: string, text: string) => pg.QueryArrayConfig 
   };
 }
 
+/**
+ * Up to `poolMax` connections, kept open once made: pg-pool's idle timeout would set a timer on
+ * every release and clear it on the next checkout (~1.5 us per query on the hot reads), to close
+ * connections that a pool this small may as well keep. A request that waits 5 s for a
+ * connection (the database stopped answering) fails instead of waiting on.
+ */
+function poolSizing(poolMax: number): pg.PoolConfig {
+  return { max: poolMax, idleTimeoutMillis: 0, connectionTimeoutMillis: 5000 };
+}
+
 function poolDatabase(
   pool: pg.Pool,
   label: string,
@@ -257,11 +267,7 @@ export async function openDatabase(settings: Settings, options: OpenOptions): Pr
   const poolMax = options.poolMax ?? settings.database.pool_max;
   if (dsn.kind === 'postgres') {
     const label = redactDsn(dsn.url);
-    const pool = new pg.Pool({
-      connectionString: dsn.url,
-      max: poolMax,
-      connectionTimeoutMillis: 5000,
-    });
+    const pool = new pg.Pool({ connectionString: dsn.url, ...poolSizing(poolMax) });
     const listeners: ChannelListener[] = [];
     const database = poolDatabase(pool, label, dsn, async () => {
       await Promise.all(listeners.map((listener) => listener.close()));
@@ -321,8 +327,7 @@ function socketClient(socketDir: string, poolMax: number, label: string, dsn: Ds
     port: SOCKET_PORT,
     user: 'postgres',
     database: 'postgres',
-    max: poolMax,
-    connectionTimeoutMillis: 5000,
+    ...poolSizing(poolMax),
   });
   return poolDatabase(pool, label, dsn, async () => undefined);
 }
