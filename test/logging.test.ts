@@ -57,4 +57,25 @@ describe('logging', () => {
       closeSync(fd);
     }
   });
+
+  it('writes lines of any size and any characters whole, in order', async () => {
+    const path = join(dir, 'wide.log');
+    const fd = openSync(path, 'w');
+    try {
+      const logger = createLogger('info', batchedWriter(fd));
+      // Four bytes a character, and lines past the 32 KiB batch on their own.
+      const texts = ['é'.repeat(10), '😀'.repeat(40_000), 'plain', '€'.repeat(30_000), 'last'];
+      for (let round = 0; round < 3; round++) {
+        for (const text of texts) logger.info({ round }, text);
+      }
+      await delay(50);
+      const lines = readFileSync(path, 'utf8').trim().split('\n');
+      assert.deepEqual(
+        lines.map((line) => JSON.parse(line) as { round: number; msg: string }).map((l) => l.msg),
+        [...texts, ...texts, ...texts],
+      );
+    } finally {
+      closeSync(fd);
+    }
+  });
 });
