@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { databaseKinds, type TestApp } from './support/databases.js';
+import { createLogger } from '../src/backend/logging.js';
+import { databaseKinds, LogCapture, type TestApp } from './support/databases.js';
 import { tutorialApp } from './support/http.js';
 
 for (const kind of databaseKinds()) {
@@ -84,6 +85,28 @@ for (const kind of databaseKinds()) {
         headers: { 'x-request-id': 'x\ninjected: 1' },
       });
       assert.match(String(hostile.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    });
+
+    it("writes the access line byte for byte as pino's info would", async () => {
+      const response = await t.app.inject({
+        method: 'GET',
+        url: '/movies/1?note="é\\',
+        headers: { authorization, 'x-request-id': 'byte-for-byte' },
+      });
+      assert.equal(response.statusCode, 200);
+      const written = t.logs.raw.filter((line) => line.includes('"reqId":"byte-for-byte"'));
+      assert.equal(written.length, 1);
+      const [line] = t.logs.lines.filter((l) => l.reqId === 'byte-for-byte');
+      const pinoWrites = new LogCapture();
+      createLogger('info', pinoWrites)
+        .child({ reqId: 'byte-for-byte' })
+        .info(
+          { method: line?.method, url: line?.url, status: line?.status, ms: line?.ms },
+          'request completed',
+        );
+      const withoutTime = (text: string | undefined) => text?.replace(/"time":[0-9]+/, '');
+      assert.equal(withoutTime(written[0]), withoutTime(pinoWrites.raw[0]));
+      assert.match(String(line?.url), /note=/);
     });
 
     it('logs a rejected request once, with where it was raised', async () => {

@@ -1,5 +1,10 @@
 import { writeSync } from 'node:fs';
-import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from './config.js';
 
@@ -92,6 +97,39 @@ function requestFields(request: FastifyRequest, reply: FastifyReply) {
   };
 }
 
+const COMPLETED = 'request completed';
+
+/**
+ * Writes the access line as pino writes `log.info(requestFields(...), 'request completed')`, byte
+ * for byte (test/logging.test.ts holds it to that): the level and time, the logger's bindings as
+ * pino keeps them serialized (pid, reqId), the fields, the message, to the logger's stream.
+ * pino's generic path (merging the object, checking it against the redaction paths, escaping
+ * each value) cost ~5 us of a ~65 us by-id request here; the fields are fixed, and none is one
+ * that is redacted. A logger without pino's internals gets the generic call.
+ */
+function writeAccessLine(log: FastifyBaseLogger, request: FastifyRequest, reply: FastifyReply) {
+  const internals = log as unknown as Record<symbol, unknown>;
+  const stream = internals[pino.symbols.streamSym] as DestinationStream | undefined;
+  const bindings = internals[pino.symbols.chindingsSym];
+  const logger = log as FastifyBaseLogger & Partial<Pick<Logger, 'isLevelEnabled' | 'levels'>>;
+  if (
+    typeof stream?.write !== 'function' ||
+    typeof bindings !== 'string' ||
+    typeof logger.isLevelEnabled !== 'function' ||
+    logger.levels === undefined
+  ) {
+    log.info(requestFields(request, reply), COMPLETED);
+    return;
+  }
+  if (!logger.isLevelEnabled('info')) return;
+  const { method, url, status, ms } = requestFields(request, reply);
+  stream.write(
+    `{"level":${logger.levels.values.info},"time":${Date.now()}${bindings},` +
+      `"method":${JSON.stringify(method)},"url":${JSON.stringify(url)},` +
+      `"status":${status},"ms":${ms},"msg":"${COMPLETED}"}\n`,
+  );
+}
+
 /**
  * One access-log line per request, when it completes (Fastify writes two, "incoming" and
  * "completed", which doubles the log volume under load); the incoming line stays at debug.
@@ -107,6 +145,6 @@ export class AccessLog extends LogController {
     reply: FastifyReply,
   ): void {
     if (error) reply.log.error({ ...requestFields(request, reply), err: error }, 'request errored');
-    else reply.log.info(requestFields(request, reply), 'request completed');
+    else writeAccessLine(reply.log, request, reply);
   }
 }
