@@ -101,8 +101,10 @@ export class PasswordHasher {
       try {
         const ok = await this.functions.argon2Verify(storedHash, password);
         return { ok, needsRehash: ok && argon2.needsRehash(storedHash, ARGON2_OPTIONS) };
-      } catch {
-        return { ok: false, needsRehash: false };
+      } catch (error) {
+        // A lost hashing process says nothing about the password: 503, not a wrong password.
+        if (error instanceof HashingUnavailableError) throw error;
+        return { ok: false, needsRehash: false }; // a stored hash argon2 cannot read
       }
     }
     return { ok: false, needsRehash: false };
@@ -113,8 +115,21 @@ export class PasswordHasher {
    * time does not tell an attacker which emails have accounts.
    */
   async verifyNothing(password: string): Promise<void> {
-    this.dummyHash ??= this.functions.argon2Hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS);
-    const dummy = await this.dummyHash;
+    const dummy = await this.dummy();
     await this.limited(() => this.functions.argon2Verify(dummy, password));
+  }
+
+  /** The hash verifyNothing checks against: made once, in turn, and made again if that failed. */
+  private dummy(): Promise<string> {
+    if (this.dummyHash === undefined) {
+      const made = this.limited(() =>
+        this.functions.argon2Hash('myapi-dummy-password-for-timing', ARGON2_OPTIONS),
+      );
+      this.dummyHash = made;
+      made.catch(() => {
+        if (this.dummyHash === made) this.dummyHash = undefined;
+      });
+    }
+    return this.dummyHash;
   }
 }
