@@ -6,7 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
-import { HashingUnavailableError, NicedHashing } from '../src/backend/hashing.js';
+import { HashingUnavailableError, inProcessHashing, NicedHashing } from '../src/backend/hashing.js';
+import { ServiceUnavailableError } from '../src/exc.js';
+import { PasswordHasher } from '../src/services/passwords.js';
 
 const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
@@ -122,6 +124,19 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     }
   });
 
+  it('finishes the hashes in flight when a signal to the process group reaches it too', async () => {
+    const slow = await bcrypt.hash('slow', 12);
+    assert.equal(await hashing.bcryptCompare('warm', slow), false);
+    const pid = pidOf();
+    assert.ok(pid !== undefined);
+    const inFlight = hashing.bcryptCompare('slow', slow);
+    process.kill(pid, 'SIGTERM');
+    process.kill(pid, 'SIGINT');
+    assert.equal(await inFlight, true);
+    assert.equal(pidOf(), pid);
+    assert.equal(existsSync(`/proc/${pid}`), true);
+  });
+
   it('ends its process on close', async () => {
     await hashing.argon2Hash('x', OPTIONS);
     const pid = pidOf();
@@ -129,5 +144,46 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     await hashing.close();
     assert.equal(existsSync(`/proc/${pid}`), false);
     assert.equal(pidOf(), undefined);
+  });
+});
+
+describe('password checks while the hashing process is lost', () => {
+  const lost = () =>
+    Promise.reject(new HashingUnavailableError('the password hashing process exited (SIGTERM)'));
+  const hashed = argon2.hash('a passphrase', OPTIONS);
+
+  it('answers 503, not a wrong password, when the process goes during a verification', async () => {
+    const hasher = new PasswordHasher({
+      functions: { ...inProcessHashing, argon2Verify: lost, bcryptCompare: lost },
+    });
+    for (const stored of [await hashed, await bcrypt.hash('a passphrase', 4)]) {
+      await assert.rejects(hasher.verify(stored, 'a passphrase'), (error: unknown) => {
+        assert.ok(error instanceof ServiceUnavailableError);
+        assert.equal(error.status, 503);
+        assert.equal(error.headers['retry-after'], '1');
+        return true;
+      });
+    }
+    // A stored hash argon2 cannot read is still just a failed check.
+    const working = new PasswordHasher();
+    assert.deepEqual(await working.verify('$argon2id$garbage', 'a passphrase'), {
+      ok: false,
+      needsRehash: false,
+    });
+  });
+
+  it('answers 503 for an unknown user, and makes the timing hash again next time', async () => {
+    let hashes = 0;
+    const hasher = new PasswordHasher({
+      functions: {
+        ...inProcessHashing,
+        argon2Hash: (password, options) =>
+          ++hashes === 1 ? lost() : inProcessHashing.argon2Hash(password, options),
+      },
+    });
+    await assert.rejects(hasher.verifyNothing('a guess'), ServiceUnavailableError);
+    await hasher.verifyNothing('another guess');
+    await hasher.verifyNothing('a third guess');
+    assert.equal(hashes, 2, 'made once more after the failure, then kept');
   });
 });

@@ -162,6 +162,9 @@ export class NicedHashing implements HashFunctions {
     );
     const child = fork(WORKER, [], {
       env: { ...env, MYAPI_HASH_NICE: String(this.nice) },
+      // Its own process group: Ctrl-C in a terminal, or a signal to the server's group, must not
+      // end it before the server has finished the logins in flight. It ends when the server does.
+      detached: true,
       execArgv: WORKER_EXEC_ARGV,
       serialization: 'json',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
