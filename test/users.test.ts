@@ -741,7 +741,7 @@ for (const kind of databaseKinds()) {
         assert.equal(restored.statusCode, 200, show(restored));
       });
 
-      it('two admins demoting each other at the same moment: one 200, one 409, one superuser left', async () => {
+      it('two admins demoting each other at the same moment: one 200, one refused, one superuser left', async () => {
         const a = await adminAuthorization(s);
         const aId = (await call2('GET', '/users/me', a)).json<User>().user_id;
         const b = await bearer(s, 'another.admin@myapi.com');
@@ -757,7 +757,13 @@ for (const kind of databaseKinds()) {
             call2('PATCH', `/users/${aId}`, b, { is_superuser: false }),
           ]);
           const statuses = [byA.statusCode, byB.statusCode].sort();
-          assert.deepEqual(statuses, [200, 409], `round ${round}: ${show(byA)} | ${show(byB)}`);
+          // The other is refused: 409 when both passed the scope check, 403 when the first
+          // demotion had already reached this process (NOTIFY) before the second was checked.
+          assert.equal(statuses[0], 200, `round ${round}: ${show(byA)} | ${show(byB)}`);
+          assert.ok(
+            statuses[1] === 409 || statuses[1] === 403,
+            `round ${round}: ${show(byA)} | ${show(byB)}`,
+          );
           const survivors = await activeSuperusers(s);
           assert.equal(
             survivors.length,
