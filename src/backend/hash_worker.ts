@@ -55,6 +55,6 @@ process.on('message', (request: HashRequest) => {
 process.send?.({ ready: true } satisfies WorkerReady);
 // The server is gone (or closed us): nothing more to compute.
 process.on('disconnect', () => process.exit(0));
-// Ctrl-C in a terminal, or a supervisor's SIGTERM to the process group, reaches this process as
-// well as the server; the server finishes the logins in flight, then closes it (above).
+// A supervisor stopping the service may signal every process of it (systemd does), not only the
+// server; the server finishes the logins in flight, then closes this one (above).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => undefined);

@@ -101,11 +101,12 @@ const COMPLETED = 'request completed';
 
 /**
  * Writes the access line as pino writes `log.info(requestFields(...), 'request completed')`, byte
- * for byte (test/logging.test.ts holds it to that): the level and time, the logger's bindings as
+ * for byte (test/errors.test.ts holds it to that): the level and time, the logger's bindings as
  * pino keeps them serialized (pid, reqId), the fields, the message, to the logger's stream.
  * pino's generic path (merging the object, checking it against the redaction paths, escaping
- * each value) cost ~5 us of a ~65 us by-id request here; the fields are fixed, and none is one
- * that is redacted. A logger without pino's internals gets the generic call.
+ * each value) makes a line cost 1.4 us against 0.8 us (child logger included); the fields are
+ * fixed, and none is one that is redacted. A logger without pino's internals gets the generic
+ * call.
  */
 function writeAccessLine(log: FastifyBaseLogger, request: FastifyRequest, reply: FastifyReply) {
   const internals = log as unknown as Record<symbol, unknown>;
