@@ -12,9 +12,9 @@
 // reading utime+stime from /proc for the server and for every backend of the database.
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   build,
+  commandLine,
   capture,
   freePort,
   freshDatabase,
@@ -57,28 +57,12 @@ const USAGE = `usage: node bench/cpu-per-request.mjs [options]
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '8' },
-      runs: { type: 'string', default: '2' },
-      'no-build': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values, int } = commandLine('cpu-per-request', USAGE, {
+    duration: { type: 'string', default: '8' },
+    runs: { type: 'string', default: '2' },
+    'no-build': { type: 'boolean', default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (key) => {
-    const v = values[key];
-    if (!/^[0-9]+$/.test(v) || Number(v) < 1) {
-      console.error(`cpu-per-request: --${key} must be a whole number >= 1\n${USAGE}`);
-      process.exit(2);
-    }
-    return Number(v);
-  };
-  return { duration: int('duration'), runs: int('runs'), build: !values['no-build'] };
+  return { duration: int('duration', 1), runs: int('runs', 1), build: !values['no-build'] };
 }
 
 const TICK_US = 1e6 / Number(capture('getconf', ['CLK_TCK']) || 100);

@@ -17,10 +17,10 @@
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
 import {
   BENCH_DIR,
   build,
+  commandLine,
   fmt,
   freshDatabase,
   getToken,
@@ -74,33 +74,17 @@ const USAGE = `usage: node bench/footprint.mjs [options]
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      runs: { type: 'string', default: '5' },
-      'load-seconds': { type: 'string', default: '20' },
-      'soak-seconds': { type: 'string', default: '300' },
-      'sample-seconds': { type: 'string', default: '10' },
-      connections: { type: 'string', default: '16' },
-      'log-level': { type: 'string', default: 'info' },
-      'no-build': { type: 'boolean', default: false },
-      'no-gc': { type: 'boolean', default: false },
-      'keep-logs': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values, int } = commandLine('footprint', USAGE, {
+    runs: { type: 'string', default: '5' },
+    'load-seconds': { type: 'string', default: '20' },
+    'soak-seconds': { type: 'string', default: '300' },
+    'sample-seconds': { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    'log-level': { type: 'string', default: 'info' },
+    'no-build': { type: 'boolean', default: false },
+    'no-gc': { type: 'boolean', default: false },
+    'keep-logs': { type: 'boolean', default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (key, min, max) => {
-    const v = values[key];
-    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
-      console.error(`footprint: --${key} must be a whole number from ${min} to ${max}\n${USAGE}`);
-      process.exit(2);
-    }
-    return Number(v);
-  };
   return {
     runs: int('runs', 1, 50),
     load_seconds: int('load-seconds', 1, 3600),

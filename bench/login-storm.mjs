@@ -10,9 +10,9 @@
 // migrates it, adds 10000 synthetic movies and a user, serves it on a free port and writes
 // bench/results/login-storm.json.
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   build,
+  commandLine,
   fmt,
   freshDatabase,
   getToken,
@@ -52,29 +52,13 @@ const USAGE = `usage: node bench/login-storm.mjs [options]
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      duration: { type: 'string', default: '10' },
-      connections: { type: 'string', default: '16' },
-      'token-connections': { type: 'string', default: '32' },
-      warmup: { type: 'string', default: '2' },
-      'no-build': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values, int } = commandLine('login-storm', USAGE, {
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '16' },
+    'token-connections': { type: 'string', default: '32' },
+    warmup: { type: 'string', default: '2' },
+    'no-build': { type: 'boolean', default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (key, min) => {
-    const v = values[key];
-    if (!/^[0-9]+$/.test(v) || Number(v) < min) {
-      console.error(`login-storm: --${key} must be a whole number >= ${min}\n${USAGE}`);
-      process.exit(2);
-    }
-    return Number(v);
-  };
   return {
     duration: int('duration', 1),
     connections: int('connections', 1),

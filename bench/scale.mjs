@@ -12,10 +12,10 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import pg from 'pg';
 import {
   build,
+  commandLine,
   fmt,
   freshDatabase,
   getToken,
@@ -52,30 +52,14 @@ const USAGE = `usage: node bench/scale.mjs [options]
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values } = parseArgs({
-    options: {
-      small: { type: 'string', default: '10000' },
-      large: { type: 'string', default: '1000000' },
-      requests: { type: 'string', default: '400' },
-      rounds: { type: 'string', default: '3' },
-      'no-import': { type: 'boolean', default: false },
-      'no-build': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const { values, int } = commandLine('scale', USAGE, {
+    small: { type: 'string', default: '10000' },
+    large: { type: 'string', default: '1000000' },
+    requests: { type: 'string', default: '400' },
+    rounds: { type: 'string', default: '3' },
+    'no-import': { type: 'boolean', default: false },
+    'no-build': { type: 'boolean', default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (key, min) => {
-    const v = values[key];
-    if (!/^[0-9]+$/.test(v) || Number(v) < min) {
-      console.error(`scale: --${key} must be a whole number >= ${min}\n${USAGE}`);
-      process.exit(2);
-    }
-    return Number(v);
-  };
   return {
     small: int('small', 100),
     large: int('large', 100),

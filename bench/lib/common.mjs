@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const BENCH_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const ROOT = path.resolve(BENCH_DIR, '..');
@@ -254,6 +255,33 @@ export function writeJson(file, data) {
 
 export function rel(file) {
   return path.relative(process.cwd(), file) || '.';
+}
+
+// ------------------------------------------------------------------ command line
+
+/**
+ * The tool's options (parseArgs, strict; -h/--help prints `usage` and exits 0), with `int` to
+ * read one as a whole number within [min, max]: anything else exits 2 with `usage`.
+ */
+export function commandLine(tool, usage, options) {
+  const { values } = parseArgs({
+    options: { ...options, help: { type: 'boolean', short: 'h' } },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const int = (key, min, max = Infinity) => {
+    const v = values[key];
+    if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
+      const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+      console.error(`${tool}: --${key} must be a whole number ${range}\n${usage}`);
+      process.exit(2);
+    }
+    return Number(v);
+  };
+  return { values, int };
 }
 
 // ------------------------------------------------------------------ PostgreSQL
