@@ -148,11 +148,15 @@ export class NicedHashing implements HashFunctions {
         `the password hashing process did not answer within ${this.answerWithinMs} ms`,
       ),
     );
-    if (this.child === child) {
-      this.child = undefined;
-      this.backlog = undefined;
-    }
+    this.forget(child);
     child.kill('SIGKILL');
+  }
+
+  /** The next hash starts a new process, if this one is still the current. */
+  private forget(child: ChildProcess): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    this.backlog = undefined;
   }
 
   private start(): ChildProcess {
@@ -186,15 +190,12 @@ export class NicedHashing implements HashFunctions {
     // A failed send or spawn ends in 'exit', which answers every hash in flight.
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
+      this.forget(child);
       const error = new HashingUnavailableError(
         `the password hashing process exited (${signal ?? `code ${String(code)}`})`,
       );
       for (const [id, waiting] of this.pending) {
-        if (waiting.child !== child) continue;
-        clearTimeout(waiting.timer);
-        this.pending.delete(id);
-        waiting.reject(error);
+        if (waiting.child === child) this.settle(child, id)?.reject(error);
       }
     });
     this.child = child;
