@@ -39,15 +39,24 @@ async function compute(request: HashRequest): Promise<string | boolean> {
   }
 }
 
+/**
+ * A hash can finish just as the server closes the channel (at its shutdown, or when it gives up
+ * on this process): nobody waits for the answer then, and without a callback the failed send
+ * would be an uncaught 'error' (EPIPE, channel closed), a stack trace in the server's log.
+ */
+function answer(reply: HashReply): void {
+  process.send?.(reply, undefined, undefined, () => undefined);
+}
+
 lowerPriority(Number(process.env.MYAPI_HASH_NICE ?? '10'));
 process.on('message', (request: HashRequest) => {
   compute(request).then(
     (value) => {
-      process.send?.({ id: request.id, ok: true, value } satisfies HashReply);
+      answer({ id: request.id, ok: true, value });
     },
     (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      process.send?.({ id: request.id, ok: false, message } satisfies HashReply);
+      answer({ id: request.id, ok: false, message });
     },
   );
 });
