@@ -3,7 +3,7 @@
 // second wrk drives POST /token (argon2id verification) as hard as it can. See bench/README.md.
 //
 // usage: node bench/login-storm.mjs [--duration S] [--token-connections C] [--connections C]
-//                                   [--warmup S] [--no-build]
+//                                   [--warmup S] [--set MYAPI_NAME=VALUE]... [--no-build]
 //
 // Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
 // creates the database myapi_bench_storm (dropped first if it exists, and at the end),
@@ -48,15 +48,18 @@ const USAGE = `usage: node bench/login-storm.mjs [options]
   --connections C         wrk connections for GET ${READ_PATH} (default 16)
   --token-connections C   wrk connections for POST /token in phase (b) (default 32)
   --warmup S              unmeasured GET load before phase (a) (default 2, 0 = none)
+  --set MYAPI_NAME=VALUE  a server setting (repeatable), e.g. --set MYAPI_PASSWORDS__DUTY_CYCLE=0.25;
+                          the server gets none of the caller's MYAPI_* variables
   --no-build              do not run \`npm run build\` first
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values, int } = commandLine('login-storm', USAGE, {
+  const { values, int, settings } = commandLine('login-storm', USAGE, {
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '16' },
     'token-connections': { type: 'string', default: '32' },
     warmup: { type: 'string', default: '2' },
+    set: { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
   });
   return {
@@ -64,8 +67,14 @@ function parseOptions() {
     connections: int('connections', 1),
     token_connections: int('token-connections', 1),
     warmup: int('warmup', 0),
+    settings: settings(),
     build: !values['no-build'],
   };
+}
+
+function describeSettings(settings) {
+  const pairs = Object.entries(settings).map(([name, value]) => `${name}=${value}`);
+  return pairs.length === 0 ? 'the defaults' : `the defaults but ${pairs.join(' ')}`;
 }
 
 async function main() {
@@ -83,6 +92,7 @@ async function main() {
     MYAPI_DATABASE__DSN: dsn,
     MYAPI_TOKEN_KEY: tokenKey(),
     MYAPI_LOG_LEVEL: 'info',
+    ...options.settings,
   });
   myapi(['migrate'], env);
   myapi(['seed', '--synthetic', '10000'], env);
@@ -149,7 +159,8 @@ async function main() {
   const rpsRatio = during.rps / alone.rps;
   console.log(
     `\nLogin storm: ${machineLine(machine)}\n` +
-      `GET ${READ_PATH} at -c${options.connections}; POST /token at -c${options.token_connections}; ${options.duration} s per phase\n`,
+      `GET ${READ_PATH} at -c${options.connections}; POST /token at -c${options.token_connections}; ${options.duration} s per phase\n` +
+      `server settings: ${describeSettings(options.settings)}\n`,
   );
   console.log(
     textTable(

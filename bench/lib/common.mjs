@@ -281,7 +281,25 @@ export function commandLine(tool, usage, options) {
     }
     return Number(v);
   };
-  return { values, int };
+  /**
+   * `--set MYAPI_NAME=VALUE` (repeatable) as an object of server settings: the tools start the
+   * server without the caller's MYAPI_* variables, so this is the only way to try one.
+   */
+  const settings = (key = 'set') => {
+    const result = {};
+    for (const pair of values[key] ?? []) {
+      const match = /^(MYAPI_[A-Z0-9_]+)=(.*)$/s.exec(pair);
+      if (match === null) {
+        console.error(
+          `${tool}: --${key} takes MYAPI_NAME=VALUE, not ${JSON.stringify(pair)}\n${usage}`,
+        );
+        process.exit(2);
+      }
+      result[match[1]] = match[2];
+    }
+    return result;
+  };
+  return { values, int, settings };
 }
 
 // ------------------------------------------------------------------ PostgreSQL
