@@ -28,6 +28,7 @@ import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
+import { loadAwareDutyCycle } from './backend/limiter.js';
 import { createServices, type AccountOptions } from './services/index.js';
 
 export const VERSION = (
@@ -64,7 +65,8 @@ export function accountOptions(settings: Settings): AccountOptions {
       concurrency:
         settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
       maxQueued: settings.passwords.max_queued,
-      dutyCycle: settings.passwords.duty_cycle,
+      // Hashing yields to the requests this process serves (backend/limiter.ts).
+      dutyCycle: loadAwareDutyCycle(settings.passwords.duty_cycle),
     },
   };
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { ConcurrencyLimiter, QueueFullError } from '../src/backend/limiter.js';
+import { ConcurrencyLimiter, loadAwareDutyCycle, QueueFullError } from '../src/backend/limiter.js';
 
 describe('ConcurrencyLimiter', () => {
   it('never runs more than its concurrency, and runs everything queued in order', async () => {
@@ -56,5 +56,41 @@ describe('ConcurrencyLimiter', () => {
       const gap = (started[i] ?? 0) - (started[i - 1] ?? 0);
       assert.ok(gap >= 38, `task ${i} started ${gap.toFixed(1)} ms after the previous one`);
     }
+  });
+
+  it('asks a changing duty cycle again after each task', async () => {
+    const duties = [1, 0.5, 1];
+    const limiter = new ConcurrencyLimiter(1, 10, () => duties.shift() ?? 1);
+    const started: number[] = [];
+    const begin = performance.now();
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        limiter.run(async () => {
+          started.push(performance.now() - begin);
+          await sleep(20);
+        }),
+      ),
+    );
+    const gaps = started.slice(1).map((at, i) => at - (started[i] ?? 0));
+    // No rest after the first task, ~20 ms after the second, none after the third.
+    assert.ok((gaps[0] ?? 0) < 35, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+    assert.ok((gaps[1] ?? 0) >= 38, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+    assert.ok((gaps[2] ?? 0) < 35, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+    assert.equal(duties.length, 0);
+  });
+});
+
+describe('loadAwareDutyCycle', () => {
+  it('is 1 after an idle event loop and the busy share after a blocked one', async () => {
+    const duty = loadAwareDutyCycle(0.25);
+    await sleep(60);
+    const afterIdle = duty();
+    const until = performance.now() + 60;
+    while (performance.now() < until) {
+      // the event loop is busy, as it is serving requests
+    }
+    const afterBusy = duty();
+    assert.ok(afterIdle > 0.9, `after an idle loop: ${afterIdle}`);
+    assert.ok(afterBusy < 0.35 && afterBusy >= 0.25, `after a busy loop: ${afterBusy}`);
   });
 });

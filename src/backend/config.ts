@@ -64,7 +64,7 @@ const SETTINGS = {
         Type.Integer({ minimum: 1, maximum: 64, description: 'an integer from 1 to 64' }),
       ),
       duty_cycle: Type.Number({
-        default: 0.5,
+        default: 0.25,
         minimum: 0.05,
         maximum: 1,
         description: 'a number from 0.05 to 1',

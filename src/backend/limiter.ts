@@ -6,6 +6,28 @@ export class QueueFullError extends Error {
   }
 }
 
+/** The share of time a slot may be busy: fixed, or asked for again after each task. */
+export type DutyCycle = number | (() => number);
+
+/**
+ * A duty cycle that follows this process's load: 1 (no rest) while its event loop idles, down to
+ * `whenBusy` while the loop is fully used, in proportion in between; measured over the time since
+ * the previous call, that is over the last task and its rest. Hashing steals the cores that the
+ * requests, PostgreSQL and the other processes need, and on a VM's cores even CPU that the
+ * scheduler counts as idle (a spinning process at the lowest priority cost the reads a third of
+ * their throughput on the bench machine): so it yields while requests are served, and takes all it
+ * can when they are not.
+ */
+export function loadAwareDutyCycle(whenBusy: number): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return 1 - busy * (1 - whenBusy);
+  };
+}
+
 /**
  * Runs at most `concurrency` tasks at once and lets at most `maxQueued` more wait; beyond that
  * it refuses at once. Password hashing goes through one: each hash holds a libuv thread and a
@@ -22,7 +44,7 @@ export class ConcurrencyLimiter {
   constructor(
     readonly concurrency: number,
     readonly maxQueued: number,
-    readonly dutyCycle = 1,
+    readonly dutyCycle: DutyCycle = 1,
   ) {}
 
   get queued(): number {
@@ -45,7 +67,8 @@ export class ConcurrencyLimiter {
     try {
       return await task();
     } finally {
-      const rest = (performance.now() - started) * (1 / this.dutyCycle - 1);
+      const duty = typeof this.dutyCycle === 'number' ? this.dutyCycle : this.dutyCycle();
+      const rest = (performance.now() - started) * (1 / duty - 1);
       if (rest >= 1)
         setTimeout(() => {
           this.release();

@@ -4,7 +4,7 @@ import {
   inProcessHashing,
   type HashFunctions,
 } from '../backend/hashing.js';
-import { ConcurrencyLimiter, QueueFullError } from '../backend/limiter.js';
+import { ConcurrencyLimiter, QueueFullError, type DutyCycle } from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
 
 /** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
@@ -32,7 +32,7 @@ export interface HasherOptions {
   /** Hashes allowed to wait; beyond that a login is answered 503 with Retry-After. */
   maxQueued?: number;
   /** The share of time each hashing slot may compute; it rests the remainder. */
-  dutyCycle?: number;
+  dutyCycle?: DutyCycle;
   /** Where the hashes are computed: in this process unless told (the server hashes niced). */
   functions?: HashFunctions;
 }
