@@ -3,7 +3,7 @@
 // second wrk drives POST /token (argon2id verification) as hard as it can. See bench/README.md.
 //
 // usage: node bench/login-storm.mjs [--duration S] [--token-connections C] [--connections C]
-//                                   [--warmup S] [--set MYAPI_NAME=VALUE]... [--no-build]
+//                                   [--cycles N] [--warmup S] [--set MYAPI_NAME=VALUE]... [--no-build]
 //
 // Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
 // creates the database myapi_bench_storm (dropped first if it exists, and at the end),
@@ -18,6 +18,7 @@ import {
   getToken,
   machineInfo,
   machineLine,
+  median,
   myapi,
   onCleanup,
   rel,
@@ -45,6 +46,7 @@ const READ_PATH = '/movies/new?year=2020&rating=9';
 
 const USAGE = `usage: node bench/login-storm.mjs [options]
   --duration S            seconds of each measured phase (default 10)
+  --cycles N              alternations of phase (a) and phase (b) (default 3)
   --connections C         wrk connections for GET ${READ_PATH} (default 16)
   --token-connections C   wrk connections for POST /token in phase (b) (default 32)
   --warmup S              unmeasured GET load before phase (a) (default 2, 0 = none)
@@ -56,6 +58,7 @@ env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 function parseOptions() {
   const { values, int, settings } = commandLine('login-storm', USAGE, {
     duration: { type: 'string', default: '10' },
+    cycles: { type: 'string', default: '3' },
     connections: { type: 'string', default: '16' },
     'token-connections': { type: 'string', default: '32' },
     warmup: { type: 'string', default: '2' },
@@ -64,12 +67,33 @@ function parseOptions() {
   });
   return {
     duration: int('duration', 1),
+    cycles: int('cycles', 1),
     connections: int('connections', 1),
     token_connections: int('token-connections', 1),
     warmup: int('warmup', 0),
     settings: settings(),
     build: !values['no-build'],
   };
+}
+
+const COUNTS = new Set(
+  ['requests', 's2xx', 's200', 's503', 's503_retry_after', 'other', 'non2xx'].concat([
+    'connect',
+    'read',
+    'write',
+    'timeout',
+    'socket_errors',
+  ]),
+);
+
+/** One phase over the cycles: counts added up, rates and latencies the median of the cycles. */
+function medianResult(results) {
+  const merged = {};
+  for (const key of Object.keys(results[0])) {
+    const values = results.map((r) => r[key]);
+    merged[key] = COUNTS.has(key) ? values.reduce((a, b) => a + b, 0) : median(values);
+  }
+  return merged;
 }
 
 function describeSettings(settings) {
@@ -121,29 +145,46 @@ async function main() {
     console.error(`== warm-up: GET ${READ_PATH} for ${options.warmup} s`);
     await read(options.warmup, 'warmup');
   }
-  console.error(
-    `== (a) GET ${READ_PATH} alone: ${options.connections} connections, ${options.duration} s`,
-  );
-  const alone = await read(options.duration, 'a-reads');
-  await sleep(1000);
-  console.error(
-    `== (b) the same GET load + POST /token at ${options.token_connections} connections, ${options.duration} s`,
-  );
-  const [during, storm] = await Promise.all([
-    read(options.duration, 'b-reads'),
-    runWrk({
-      url: `${server.baseUrl}/token`,
-      script: 'token.lua',
-      args: [EMAIL, PASSWORD],
-      duration: options.duration,
-      connections: options.token_connections,
-      logFile: path.join(tmp, 'wrk-b-token.txt'),
-    }),
-  ]);
+  // Phases (a) and (b) alternate: this machine's speed drifts by tens of percent within minutes,
+  // so one (a) followed by one (b) would measure the drift as much as the logins.
+  const cycles = [];
+  for (let cycle = 1; cycle <= options.cycles; cycle++) {
+    const of = `cycle ${cycle}/${options.cycles}`;
+    console.error(
+      `== ${of} (a) GET ${READ_PATH} alone: ${options.connections} connections, ${options.duration} s`,
+    );
+    const alone = await read(options.duration, `a-reads-${cycle}`);
+    await sleep(1000);
+    console.error(
+      `== ${of} (b) the same GET load + POST /token at ${options.token_connections} connections, ${options.duration} s`,
+    );
+    const [during, storm] = await Promise.all([
+      read(options.duration, `b-reads-${cycle}`),
+      runWrk({
+        url: `${server.baseUrl}/token`,
+        script: 'token.lua',
+        args: [EMAIL, PASSWORD],
+        duration: options.duration,
+        connections: options.token_connections,
+        logFile: path.join(tmp, `wrk-b-token-${cycle}.txt`),
+      }),
+    ]);
+    // The logins wrk left queued are still hashing: the next (a) starts once they are done. The
+    // queue is first come, first served, so a login of our own returns after them.
+    await getToken(server.baseUrl, EMAIL, PASSWORD, 300_000);
+    const ratio = during.p99_ms / alone.p99_ms;
+    console.error(
+      `   p99 (a) ${fmt(alone.p99_ms)} ms, (b) ${fmt(during.p99_ms)} ms: ${fmt(ratio, 2)}x; ${fmt(storm.rps, 1)} logins/s`,
+    );
+    cycles.push({ alone, during, storm, p99_ratio: ratio, rps_ratio: during.rps / alone.rps });
+  }
 
   await stopProcess(server);
   const log = summarizeLog(logFile);
 
+  const alone = medianResult(cycles.map((c) => c.alone));
+  const during = medianResult(cycles.map((c) => c.during));
+  const storm = medianResult(cycles.map((c) => c.storm));
   const row = (phase, endpoint, r) => [
     phase,
     endpoint,
@@ -159,8 +200,10 @@ async function main() {
   const rpsRatio = during.rps / alone.rps;
   console.log(
     `\nLogin storm: ${machineLine(machine)}\n` +
-      `GET ${READ_PATH} at -c${options.connections}; POST /token at -c${options.token_connections}; ${options.duration} s per phase\n` +
-      `server settings: ${describeSettings(options.settings)}\n`,
+      `GET ${READ_PATH} at -c${options.connections}; POST /token at -c${options.token_connections}; ` +
+      `${options.cycles} cycles of (a) ${options.duration} s, (b) ${options.duration} s\n` +
+      `server settings: ${describeSettings(options.settings)}\n` +
+      `req/s, p50, p99 and max: medians over the cycles; requests and errors: totals\n`,
   );
   console.log(
     textTable(
@@ -187,7 +230,8 @@ async function main() {
     `POST /token statuses: 200: ${storm.s200}, 503: ${storm.s503} (${storm.s503_retry_after} with Retry-After), other: ${storm.other}`,
   );
   console.log(
-    `p99(b)/p99(a) for the reads: ${fmt(p99Ratio, 2)}; req/s(b)/req/s(a): ${fmt(rpsRatio, 2)}`,
+    `p99(b)/p99(a) for the reads: ${fmt(p99Ratio, 2)} (cycles: ${cycles.map((c) => fmt(c.p99_ratio, 2)).join(', ')}); ` +
+      `req/s(b)/req/s(a): ${fmt(rpsRatio, 2)}`,
   );
   const levels = log.counts;
   console.log(
@@ -205,6 +249,7 @@ async function main() {
     reads_during_logins: during,
     logins: storm,
     ratios: { p99_reads_b_over_a: p99Ratio, rps_reads_b_over_a: rpsRatio },
+    cycles,
     server_log: log,
     logs: tmp,
   });
