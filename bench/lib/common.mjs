@@ -404,12 +404,12 @@ export async function waitReady(child, since, { timeoutMs = 60_000, intervalMs =
   throw new Error(`the server was not ready after ${timeoutMs} ms (last: ${last})`);
 }
 
-export async function getToken(baseUrl, email, password) {
+export async function getToken(baseUrl, email, password, timeoutMs = 30_000) {
   const response = await fetch(`${baseUrl}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ username: email, password }).toString(),
-    signal: AbortSignal.timeout(30_000),
+    signal: AbortSignal.timeout(timeoutMs),
   });
   const body = await response.text();
   if (response.status !== 200) throw new Error(`POST /token: HTTP ${response.status} ${body}`);
