@@ -138,20 +138,38 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     assert.equal(existsSync(`/proc/${pid}`), true);
   });
 
+  /** The hashing process forked as NicedHashing forks it, its stderr read. */
+  const forkWorker = () => {
+    const worker = fileURLToPath(new URL('../src/backend/hash_worker.ts', import.meta.url));
+    const child = fork(worker, [], {
+      execArgv: ['--import', 'tsx'],
+      serialization: 'json',
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const ended = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      child.once('exit', (code) => {
+        resolve({ code, stderr });
+      }),
+    );
+    return { child, ended };
+  };
+
+  it('ends quietly when the server is gone before it is ready', async () => {
+    // Its "ready" used to crash it with ERR_IPC_CHANNEL_CLOSED, a stack trace in the server's log
+    // when a login started it during the server's shutdown; every time.
+    const runs = [forkWorker(), forkWorker(), forkWorker()];
+    for (const { child } of runs) child.disconnect();
+    for (const { ended } of runs) assert.deepEqual(await ended, { code: 0, stderr: '' });
+  });
+
   it('ends quietly when the server closes it with hashes still queued', async () => {
     // A hash that finishes as the channel closes used to crash the process with EPIPE or
     // ERR_IPC_CHANNEL_CLOSED, a stack trace in the server's log; in about a third of the runs.
     const hash = await bcrypt.hash('x', 4);
-    const worker = fileURLToPath(new URL('../src/backend/hash_worker.ts', import.meta.url));
     const closeWhileBusy = async (): Promise<{ code: number | null; stderr: string }> => {
-      const child = fork(worker, [], {
-        execArgv: ['--import', 'tsx'],
-        serialization: 'json',
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      });
-      let stderr = '';
-      child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const { child, ended } = forkWorker();
       await new Promise((resolve) => child.once('message', resolve)); // ready
       let answered = 0;
       child.on('message', () => {
@@ -159,7 +177,7 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
       });
       for (let id = 1; id <= 200; id++)
         child.send({ op: 'bcrypt-compare', password: 'x', hash, id });
-      return { code: await exited, stderr };
+      return ended;
     };
     for (let batch = 0; batch < 4; batch++) {
       const runs = await Promise.all([closeWhileBusy(), closeWhileBusy(), closeWhileBusy()]);
@@ -167,12 +185,15 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     }
   });
 
-  it('ends its process on close', async () => {
+  it('ends its process on close, and starts none for a hash asked for after', async () => {
     await hashing.argon2Hash('x', OPTIONS);
     const pid = pidOf();
     assert.ok(pid !== undefined);
     await hashing.close();
     assert.equal(existsSync(`/proc/${pid}`), false);
+    assert.equal(pidOf(), undefined);
+    // A login whose client left during the shutdown still runs; it must not fork a new process.
+    await assert.rejects(hashing.argon2Hash('late', OPTIONS), HashingUnavailableError);
     assert.equal(pidOf(), undefined);
   });
 });

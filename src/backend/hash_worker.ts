@@ -40,28 +40,29 @@ async function compute(request: HashRequest): Promise<string | boolean> {
 }
 
 /**
- * A hash can finish just as the server closes the channel (at its shutdown, or when it gives up
- * on this process): nobody waits for the answer then, and without a callback the failed send
- * would be an uncaught 'error' (EPIPE, channel closed), a stack trace in the server's log.
+ * The server can close the channel at any moment (its shutdown, or giving up on this process),
+ * even before this process has said it is ready: nobody listens then, and without a callback the
+ * failed send would be an uncaught 'error' (EPIPE, channel closed), a stack trace in the
+ * server's log.
  */
-function answer(reply: HashReply): void {
-  process.send?.(reply, undefined, undefined, () => undefined);
+function tell(message: HashReply | WorkerReady): void {
+  process.send?.(message, undefined, undefined, () => undefined);
 }
 
 lowerPriority(Number(process.env.MYAPI_HASH_NICE ?? '10'));
 process.on('message', (request: HashRequest) => {
   compute(request).then(
     (value) => {
-      answer({ id: request.id, ok: true, value });
+      tell({ id: request.id, ok: true, value });
     },
     (error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
-      answer({ id: request.id, ok: false, message });
+      tell({ id: request.id, ok: false, message });
     },
   );
 });
 // Only now may the server send: a request sent earlier could reach a preload's listener alone.
-process.send?.({ ready: true } satisfies WorkerReady);
+tell({ ready: true });
 // The server is gone (or closed us): nothing more to compute.
 process.on('disconnect', () => process.exit(0));
 // A supervisor stopping the service may signal every process of it (systemd does), not only the

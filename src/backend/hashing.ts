@@ -75,6 +75,8 @@ export class NicedHashing implements HashFunctions {
   private backlog: HashRequest[] | undefined;
   private readonly pending = new Map<number, PendingHash>();
   private nextId = 1;
+  /** Closed with the server: a hash asked for later starts no new process. */
+  private closed = false;
 
   constructor(
     private readonly nice: number,
@@ -99,6 +101,7 @@ export class NicedHashing implements HashFunctions {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const child = this.child;
     this.child = undefined;
     this.backlog = undefined;
@@ -111,6 +114,15 @@ export class NicedHashing implements HashFunctions {
   }
 
   private run(op: HashOp): Promise<string | boolean> {
+    // A login still running when the server has closed (its client gone, so the HTTP server did
+    // not wait for it) would otherwise start a process that outlives the server's last moments.
+    if (this.closed) {
+      return Promise.reject(
+        new HashingUnavailableError(
+          'the password hashing process is closed: the server is stopping',
+        ),
+      );
+    }
     const child = this.child ?? this.start();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
