@@ -61,6 +61,7 @@ async function withDatabase<T>(
     role: 'tool',
     poolMax: 2,
     command: `myapi ${process.argv.slice(2, 3).join(' ')}`,
+    onWait: (message) => process.stderr.write(`myapi: ${message}\n`),
   });
   try {
     return await work(database, settings);

@@ -21,6 +21,7 @@ import {
   SOCKET_PORT,
   acquireLock,
   readLockHolder,
+  type LockHolder,
   socketDirFor,
   socketPath,
   embeddedTokenKey,
@@ -254,15 +255,17 @@ export interface OpenOptions {
   poolMax?: number;
   /** What the lock file says holds the database, shown to a second process. */
   command?: string;
+  /** Told once when a tool waits for a starting server to open the embedded database. */
+  onWait?: (message: string) => void;
 }
 
-/** Connects to what MYAPI_DATABASE__DSN names and checks the connection once. */
 /**
  * PGlite ships contrib extensions as separate modules that must be loaded at creation; the movies
  * migration creates unaccent and pg_trgm (title search), which a PostgreSQL server has built in.
  */
 const PGLITE_EXTENSIONS = { unaccent, pg_trgm };
 
+/** Connects to what MYAPI_DATABASE__DSN names and checks the connection once. */
 export async function openDatabase(settings: Settings, options: OpenOptions): Promise<Database> {
   const dsn = parseDsn(settings.database.dsn);
   const poolMax = options.poolMax ?? settings.database.pool_max;
@@ -297,8 +300,8 @@ async function openEmbedded(
 ): Promise<Database> {
   const label = `pglite:${dataDir}`;
   const command = options.command ?? process.argv.slice(1).join(' ');
-  const holder = readLockHolder(dataDir);
-  if (options.role === 'tool' && holder?.socketDir !== undefined) {
+  const holder = options.role === 'tool' ? await serverWhenListening(dataDir, options) : undefined;
+  if (holder?.socketDir !== undefined) {
     return checkReachable(socketClient(holder.socketDir, poolMax, label, dsn));
   }
 
@@ -319,6 +322,33 @@ async function openEmbedded(
     await client?.close().catch(() => undefined);
     release();
     throw error;
+  }
+}
+
+/** A first start creates, migrates and fills the database before its socket opens: seconds. */
+const SERVER_START_WAIT_MS = 60_000;
+
+/**
+ * Who holds an embedded database, waiting while it is a server that has not opened its socket
+ * yet: a server takes the lock before it opens the database, so a command run during its start
+ * would otherwise fail on a missing socket. A server that dies meanwhile leaves no holder; one
+ * still without a socket after a minute is left to the connection attempt to report.
+ */
+async function serverWhenListening(
+  dataDir: string,
+  options: OpenOptions,
+): Promise<LockHolder | undefined> {
+  const deadline = Date.now() + SERVER_START_WAIT_MS;
+  for (let told = false; ; told = true) {
+    const holder = readLockHolder(dataDir);
+    if (holder?.socketDir === undefined || existsSync(socketPath(holder.socketDir))) return holder;
+    if (Date.now() > deadline) return holder;
+    if (!told) {
+      options.onWait?.(
+        `waiting for process ${holder.pid} (${holder.command}) to open the embedded database`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
