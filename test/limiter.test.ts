@@ -59,7 +59,7 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('asks a changing duty cycle again after each task', async () => {
-    const duties = [1, 0.5, 1];
+    const duties = [1, 0.2, 1];
     const limiter = new ConcurrencyLimiter(1, 10, () => duties.shift() ?? 1);
     const started: number[] = [];
     const begin = performance.now();
@@ -71,11 +71,13 @@ describe('ConcurrencyLimiter', () => {
         }),
       ),
     );
-    const gaps = started.slice(1).map((at, i) => at - (started[i] ?? 0));
-    // No rest after the first task, ~20 ms after the second, none after the third.
-    assert.ok((gaps[0] ?? 0) < 35, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
-    assert.ok((gaps[1] ?? 0) >= 38, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
-    assert.ok((gaps[2] ?? 0) < 35, `gaps ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+    const [first = 0, second = 0, third = 0] = started
+      .slice(1)
+      .map((at, i) => at - (started[i] ?? 0));
+    const shown = `gaps ${[first, second, third].map((g) => g.toFixed(1)).join(', ')} ms`;
+    // No rest after the first task, 80 ms after the second (duty 0.2), none after the third.
+    assert.ok(second >= 95, shown);
+    assert.ok(first < second - 50 && third < second - 50, shown);
     assert.equal(duties.length, 0);
   });
 });
@@ -83,14 +85,16 @@ describe('ConcurrencyLimiter', () => {
 describe('loadAwareDutyCycle', () => {
   it('is 1 after an idle event loop and the busy share after a blocked one', async () => {
     const duty = loadAwareDutyCycle(0.25);
-    await sleep(60);
+    // Long enough that the runner's own work (a GC, the next test file on a loaded machine) is
+    // a small part of the idle window.
+    await sleep(250);
     const afterIdle = duty();
-    const until = performance.now() + 60;
+    const until = performance.now() + 100;
     while (performance.now() < until) {
       // the event loop is busy, as it is serving requests
     }
     const afterBusy = duty();
-    assert.ok(afterIdle > 0.9, `after an idle loop: ${afterIdle}`);
-    assert.ok(afterBusy < 0.35 && afterBusy >= 0.25, `after a busy loop: ${afterBusy}`);
+    assert.ok(afterIdle > 0.8, `after an idle loop: ${afterIdle}`);
+    assert.ok(afterBusy < 0.3 && afterBusy >= 0.25, `after a busy loop: ${afterBusy}`);
   });
 });
