@@ -7,7 +7,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import bcrypt from 'bcrypt';
-import { HashingUnavailableError, inProcessHashing, NicedHashing } from '../src/backend/hashing.js';
+import {
+  HashingClosedError,
+  HashingUnavailableError,
+  inProcessHashing,
+  NicedHashing,
+} from '../src/backend/hashing.js';
 import { ServiceUnavailableError } from '../src/exc.js';
 import { PasswordHasher } from '../src/services/passwords.js';
 
@@ -173,8 +178,16 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
     await hashing.close();
     assert.equal(existsSync(`/proc/${pid}`), false);
     assert.equal(pidOf(), undefined);
-    // A login whose client left during the shutdown still runs; it must not fork a new process.
-    await assert.rejects(hashing.argon2Hash('late', OPTIONS), HashingUnavailableError);
+    // A login whose client left during the shutdown still runs; it must not fork a new process,
+    // and its 503 (logged) says why.
+    await assert.rejects(hashing.argon2Hash('late', OPTIONS), HashingClosedError);
+    assert.equal(pidOf(), undefined);
+    const hasher = new PasswordHasher({ functions: hashing });
+    await assert.rejects(hasher.verify(await argon2.hash('late', OPTIONS), 'late'), (error) => {
+      assert.ok(error instanceof ServiceUnavailableError);
+      assert.equal(error.message, 'The server is stopping; retry shortly');
+      return true;
+    });
     assert.equal(pidOf(), undefined);
   });
 });

@@ -47,6 +47,11 @@ export class HashingUnavailableError extends Error {
   override name = 'HashingUnavailableError';
 }
 
+/** Hashing was closed with the server: a login still running then is refused, not restarted. */
+export class HashingClosedError extends HashingUnavailableError {
+  override name = 'HashingClosedError';
+}
+
 const here = fileURLToPath(import.meta.url);
 const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
 /**
@@ -118,9 +123,7 @@ export class NicedHashing implements HashFunctions {
     // not wait for it) would otherwise start a process that outlives the server's last moments.
     if (this.closed) {
       return Promise.reject(
-        new HashingUnavailableError(
-          'the password hashing process is closed: the server is stopping',
-        ),
+        new HashingClosedError('the password hashing process is closed: the server is stopping'),
       );
     }
     const child = this.child ?? this.start();

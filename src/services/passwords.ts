@@ -1,5 +1,6 @@
 import argon2 from 'argon2';
 import {
+  HashingClosedError,
   HashingUnavailableError,
   inProcessHashing,
   type HashFunctions,
@@ -64,11 +65,11 @@ export class PasswordHasher {
     } catch (error) {
       if (error instanceof QueueFullError) throw busy(error);
       if (error instanceof HashingUnavailableError) {
-        throw new ServiceUnavailableError(
-          'Password hashing is restarting; retry shortly',
-          error,
-          1,
-        );
+        const detail =
+          error instanceof HashingClosedError
+            ? 'The server is stopping; retry shortly'
+            : 'Password hashing is restarting; retry shortly';
+        throw new ServiceUnavailableError(detail, error, 1);
       }
       throw error;
     }
