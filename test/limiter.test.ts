@@ -3,6 +3,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { ConcurrencyLimiter, loadAwareDutyCycle, QueueFullError } from '../src/backend/limiter.js';
 
+/** Runs four 20 ms tasks through the limiter at once; the ms between one's start and the next's. */
+async function gapsBetweenStarts(limiter: ConcurrencyLimiter): Promise<number[]> {
+  const started: number[] = [];
+  await Promise.all(
+    Array.from({ length: 4 }, () =>
+      limiter.run(async () => {
+        started.push(performance.now());
+        await sleep(20);
+      }),
+    ),
+  );
+  return started.slice(1).map((at, i) => at - (started[i] ?? 0));
+}
+
 describe('ConcurrencyLimiter', () => {
   it('never runs more than its concurrency, and runs everything queued in order', async () => {
     const limiter = new ConcurrencyLimiter(2, 10);
@@ -40,40 +54,17 @@ describe('ConcurrencyLimiter', () => {
   });
 
   it('rests a slot after each task so that it is busy only its duty cycle', async () => {
-    const limiter = new ConcurrencyLimiter(1, 10, 0.5);
-    const started: number[] = [];
-    const begin = performance.now();
-    await Promise.all(
-      Array.from({ length: 4 }, () =>
-        limiter.run(async () => {
-          started.push(performance.now() - begin);
-          await sleep(20);
-        }),
-      ),
-    );
+    const gaps = await gapsBetweenStarts(new ConcurrencyLimiter(1, 10, 0.5));
     // Each 20 ms task is followed by ~20 ms of rest: starts near 0, 40, 80, 120 ms.
-    for (let i = 1; i < started.length; i++) {
-      const gap = (started[i] ?? 0) - (started[i - 1] ?? 0);
-      assert.ok(gap >= 38, `task ${i} started ${gap.toFixed(1)} ms after the previous one`);
-    }
+    gaps.forEach((gap, i) => {
+      assert.ok(gap >= 38, `task ${i + 1} started ${gap.toFixed(1)} ms after the previous one`);
+    });
   });
 
   it('asks a changing duty cycle again after each task', async () => {
     const duties = [1, 0.2, 1];
     const limiter = new ConcurrencyLimiter(1, 10, () => duties.shift() ?? 1);
-    const started: number[] = [];
-    const begin = performance.now();
-    await Promise.all(
-      Array.from({ length: 4 }, () =>
-        limiter.run(async () => {
-          started.push(performance.now() - begin);
-          await sleep(20);
-        }),
-      ),
-    );
-    const [first = 0, second = 0, third = 0] = started
-      .slice(1)
-      .map((at, i) => at - (started[i] ?? 0));
+    const [first = 0, second = 0, third = 0] = await gapsBetweenStarts(limiter);
     const shown = `gaps ${[first, second, third].map((g) => g.toFixed(1)).join(', ')} ms`;
     // No rest after the first task, 80 ms after the second (duty 0.2), none after the third.
     assert.ok(second >= 95, shown);
