@@ -76,15 +76,20 @@ function parseOptions() {
   };
 }
 
-const COUNTS = new Set(
-  ['requests', 's2xx', 's200', 's503', 's503_retry_after', 'other', 'non2xx'].concat([
-    'connect',
-    'read',
-    'write',
-    'timeout',
-    'socket_errors',
-  ]),
-);
+const COUNTS = new Set([
+  'requests',
+  's2xx',
+  's200',
+  's503',
+  's503_retry_after',
+  'other',
+  'non2xx',
+  'connect',
+  'read',
+  'write',
+  'timeout',
+  'socket_errors',
+]);
 
 /** One phase over the cycles: counts added up, rates and latencies the median of the cycles. */
 function medianResult(results) {
