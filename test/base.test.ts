@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { asc, eq, gte, sql } from 'drizzle-orm';
-import { movies } from '../src/models/movies.js';
+import { movieColumns, movies } from '../src/models/movies.js';
 import { AppCRUD, AppService } from '../src/services/base.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
 
@@ -19,35 +20,41 @@ class TwoStepService extends AppService {
 
 /** Exposes the hot-read helper. */
 class RecentMovies extends AppCRUD<typeof movies> {
-  private readonly query = this.db
-    .select()
-    .from(movies)
-    .where(gte(movies.released, sql.placeholder('year')))
-    .orderBy(asc(movies.movie_id));
-  readonly since = this.preparedRows('test_recent_movies', this.query);
-}
-
-/** A hot read with a computed column after the row's own. */
-class TitledMovies extends AppCRUD<typeof movies> {
-  readonly since = this.preparedRows(
-    'test_titled_movies',
+  readonly since = this.preparedRows('test_recent_movies', movieColumns, (fields) =>
     this.db
-      .select(
-        this.rowsWith({ label: sql<string>`${movies.movie_id}::text || ': ' || ${movies.title}` }),
-      )
+      .select(fields)
       .from(movies)
       .where(gte(movies.released, sql.placeholder('year')))
       .orderBy(asc(movies.movie_id)),
-    ['label'],
   );
+}
+
+/** A hot read with a computed column after the movie's own. */
+class TitledMovies extends AppCRUD<typeof movies> {
+  readonly since = this.preparedRows(
+    'test_titled_movies',
+    { ...movieColumns, label: sql<string>`${movies.movie_id}::text || ': ' || ${movies.title}` },
+    (fields) =>
+      this.db
+        .select(fields)
+        .from(movies)
+        .where(gte(movies.released, sql.placeholder('year')))
+        .orderBy(asc(movies.movie_id)),
+  );
+}
+
+/** A whole row of the table: the movie and the version PostgreSQL keeps with it. */
+function row(movie: { movie_id: number; title: string; released: number; rating: number }) {
+  const content = `${movie.movie_id}/${movie.released}/${movie.rating.toFixed(1)}/${movie.title}`;
+  return { ...movie, version: createHash('md5').update(content).digest('hex') };
 }
 
 // A set-returning function, columns deliberately in another order than the table's.
 const FIXTURE_FUNCTION = `
   create function myapi.movies_released_between(lo integer, hi integer)
-  returns table (rating numeric(2,1), movie_id integer, released integer, title text)
+  returns table (rating numeric(2,1), version text, movie_id integer, released integer, title text)
   language sql stable as $$
-    select rating, movie_id, released, title from myapi.movies
+    select rating, version, movie_id, released, title from myapi.movies
     where released between lo and hi order by movie_id
   $$`;
 
@@ -66,7 +73,7 @@ for (const kind of databaseKinds()) {
 
     it('adds one and many rows and returns them in the model shape', async () => {
       const one = await crud.addOne({ movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 });
-      assert.deepEqual(one, { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 });
+      assert.deepEqual(one, row({ movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 }));
       const many = await crud.addAll([
         { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
         { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 },
@@ -91,8 +98,8 @@ for (const kind of databaseKinds()) {
     it('selects from a set-returning SQL function into the model shape, numbers as numbers', async () => {
       const rows = await crud.selectFromFunction('movies_released_between', [1990, 1999]);
       assert.deepEqual(rows, [
-        { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 },
-        { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
+        row({ movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 }),
+        row({ movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 }),
       ]);
       assert.equal(typeof rows[0]?.rating, 'number');
       assert.deepEqual(await crud.selectFromFunction('movies_released_between', [1800, 1801]), []);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +90,7 @@ for (const kind of databaseKinds()) {
           'movies.title:text',
           'movies.released:integer',
           'movies.rating:numeric',
+          'movies.version:text',
           'users.user_id:integer',
           'users.name:text',
           'users.email:text',
@@ -129,12 +131,15 @@ for (const kind of databaseKinds()) {
         ],
       );
 
-      // A row written the tutorial's way after adoption is still a complete user.
+      // A row written the tutorial's way after adoption is still a complete user, and a movie
+      // written or changed by the tutorial's app has the version its ETag names.
       const later = await bcrypt.hash('second-password', 4);
       await run(
         t,
         `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('second', 'second@myapi.com', '${later}')`,
       );
+      await run(t, `INSERT INTO myapi.movies VALUES (4, 'Amélie', 2001, 8.3)`);
+      await run(t, `UPDATE myapi.movies SET rating = 9.3 WHERE movie_id = 1`);
 
       const app = await buildApp({
         settings: { ...t.settings, log_level: 'warn' },
@@ -159,7 +164,22 @@ for (const kind of databaseKinds()) {
             url: '/movies/new?year=1990&rating=9',
             headers: { authorization: `Bearer ${access_token}` },
           });
-          assert.deepEqual(response.json(), [TUTORIAL_MOVIES[0], TUTORIAL_MOVIES[2]]);
+          assert.deepEqual(response.json(), [
+            { ...TUTORIAL_MOVIES[0], rating: 9.3 },
+            TUTORIAL_MOVIES[2],
+          ]);
+          for (const [id, content] of [
+            [1, '1/1994/9.3/The Shawshank Redemption'],
+            [4, '4/2001/8.3/Amélie'],
+          ] as const) {
+            const movie = await app.inject({
+              method: 'GET',
+              url: `/movies/${id}`,
+              headers: { authorization: `Bearer ${access_token}` },
+            });
+            const digest = createHash('md5').update(content).digest('hex');
+            assert.equal(movie.headers.etag, `"${digest}"`, content);
+          }
           // The columns the accounts migration added default to an active regular user.
           const me = await app.inject({
             method: 'GET',

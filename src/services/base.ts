@@ -1,5 +1,7 @@
 import {
+  Column,
   fillPlaceholders,
+  is,
   getTableColumns,
   sql,
   type InferInsertModel,
@@ -40,7 +42,19 @@ export abstract class AppService {
 
 type OrderBy = SQL | PgColumn;
 
-/** A select of whole rows of the table, with `sql.placeholder` parameters. */
+/** What a hot read selects: columns and computed SQL, under the names its rows give them. */
+type Selection = Record<string, PgColumn | SQL>;
+
+/** A row of a selection: each column's type as the model declares it; computed SQL as text. */
+export type RowOf<Fields extends Selection> = {
+  [Key in keyof Fields]: Fields[Key] extends PgColumn
+    ? Fields[Key]['_']['notNull'] extends true
+      ? Fields[Key]['_']['data']
+      : Fields[Key]['_']['data'] | null
+    : string;
+};
+
+/** A select with `sql.placeholder` parameters. */
 interface PreparableSelect {
   toSQL(): { sql: string; params: unknown[] };
 }
@@ -105,45 +119,36 @@ export class AppCRUD<TTable extends PgTable> {
   }
 
   /**
-   * A hot read of whole rows: Drizzle writes the SQL once, the driver runs it in array mode, and
-   * a mapper built from the table's columns makes the objects. Drizzle's own prepared path spends
-   * ~17 us more per 50-row list on the same query. `extra` names text columns that the select
-   * computes after the table's own (see `rowsWith`), kept as the driver's strings.
+   * A hot read: Drizzle writes the SQL of `query(fields)` once, the driver runs it in array mode,
+   * and a mapper built from `fields` makes the objects. Drizzle's own prepared path spends ~17 us
+   * more per 50-row list on the same query. A field is a column of the table (mapped as Drizzle
+   * maps it, so a NUMERIC comes back as a number) or computed SQL (kept as the driver's string).
    *
    * The statement is named: PostgreSQL parses it once per connection and, after five calls, may
    * keep one generic plan for all values. Write the query so that one plan is right for every
    * value (a key lookup; a range on an index that also gives the order), because that plan is
    * chosen without knowing how selective the values will be.
    */
-  protected preparedRows<Extra extends string = never>(
+  protected preparedRows<Fields extends Selection>(
     name: string,
-    select: PreparableSelect,
-    extra: readonly Extra[] = [],
-  ): (
-    values: Record<string, unknown>,
-  ) => Promise<(InferSelectModel<TTable> & Record<Extra, string>)[]> {
+    fields: Fields,
+    query: (fields: Fields) => PreparableSelect,
+  ): (values: Record<string, unknown>) => Promise<RowOf<Fields>[]> {
     const run = this.queryArrays;
-    const { sql: text, params } = select.toSQL();
-    const columns = Object.entries(getTableColumns(this.table)) as [string, PgColumn][];
+    const { sql: text, params } = query(fields).toSQL();
+    const keys = Object.keys(fields);
+    const columns = Object.values(fields).map((field) => (is(field, Column) ? field : undefined));
     const toRow = (values: unknown[]) => {
       const row: Record<string, unknown> = {};
-      for (let i = 0; i < columns.length; i++) {
-        const [key, column] = columns[i] as [string, PgColumn];
+      for (let i = 0; i < keys.length; i++) {
         const value = values[i];
-        row[key] = value === null ? null : column.mapFromDriverValue(value);
+        const column = columns[i];
+        row[keys[i] as string] =
+          value === null || column === undefined ? value : column.mapFromDriverValue(value);
       }
-      for (let i = 0; i < extra.length; i++) row[extra[i] as Extra] = values[columns.length + i];
-      return row as InferSelectModel<TTable> & Record<Extra, string>;
+      return row as RowOf<Fields>;
     };
     return async (values) => (await run(name, text, fillPlaceholders(params, values))).map(toRow);
-  }
-
-  /**
-   * The selection of whole rows followed by computed columns, in the order `preparedRows` reads
-   * them: `select(this.rowsWith({ etag: sql`...` }))`.
-   */
-  protected rowsWith<Extra extends Record<string, SQL>>(extra: Extra) {
-    return { ...getTableColumns(this.table), ...extra };
   }
 
   /**

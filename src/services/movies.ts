@@ -21,7 +21,7 @@ import {
   PreconditionFailedError,
   PreconditionRequiredError,
 } from '../exc.js';
-import { movies, searchKey } from '../models/movies.js';
+import { movieColumns, movies, searchKey } from '../models/movies.js';
 import type {
   Movie,
   MovieCreate,
@@ -51,14 +51,11 @@ const releasedSince = (year: Value, rating: Value) =>
   and(gte(movies.released, year), gte(movies.rating, rating));
 
 /**
- * The version of a movie that ETags name: a digest of its content, computed only in SQL. Reads
- * and writes return it with the row, and a conditional write checks it in its own WHERE clause
- * (atomically); rows written by other programs (the FastAPI app) still get a fresh tag without a
- * version column. PostgreSQL computes it on its own core, off the server's one event loop.
+ * The versioned reads and the writes return a movie with its version, the digest its ETag names
+ * (kept by PostgreSQL in the row: models/movies.ts). A conditional write checks it in its own
+ * WHERE clause, atomically.
  */
-// One function call over the columns rather than a cast and a concatenation each: PostgreSQL sets
-// up every call of an expression anew for each execution, ~3 us of its CPU per read here.
-const etagSql = sql<string>`md5(concat_ws('/', ${movies.movie_id}, ${movies.released}, ${movies.rating}, ${movies.title}))`;
+const versionedColumns = { ...movieColumns, version: movies.version };
 
 /** A movie row with its version, as the tagged reads and the writes return it. */
 type VersionedRow = Movie & { version: string };
@@ -105,22 +102,16 @@ export function escapeLike(text: string): string {
 }
 
 export class MovieCRUD extends AppCRUD<typeof movies> {
-  /** Whole rows and their version (the ETag's digest), for the reads and writes that tag. */
-  private readonly versioned = this.rowsWith({ version: etagSql });
-
   /**
    * The read paths every client hits, as named prepared statements: Drizzle builds the SQL once,
    * and PostgreSQL parses and plans it once per connection instead of per request.
    */
   private readonly prepared = {
-    byId: this.preparedRows(
-      'movies_by_id',
+    byId: this.preparedRows('movies_by_id', versionedColumns, (fields) =>
       this.db
-        .select(this.versioned)
+        .select(fields)
         .from(movies)
-        .where(idIs(sql.placeholder('id')))
-        .limit(1),
-      ['version'],
+        .where(idIs(sql.placeholder('id'))),
     ),
     // /movies/new in (released, movie_id) order: movies_released_page_idx yields the rows in that
     // order from the first year on and checks the rating inside the index, so one plan suits
@@ -128,10 +119,9 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     // ten times more than sorting the few matches of a narrow filter, and sorting costs far more
     // than walking for a broad one at a million rows, so the statement had to be planned per
     // call (~40 us of PostgreSQL CPU each).
-    releasedSince: this.preparedRows(
-      'movies_released_since',
+    releasedSince: this.preparedRows('movies_released_since', movieColumns, (fields) =>
       this.db
-        .select()
+        .select(fields)
         .from(movies)
         .where(releasedSince(sql.placeholder('year'), sql.placeholder('rating')))
         .orderBy(asc(movies.released), asc(movies.movie_id))
@@ -139,10 +129,9 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     ),
     // A later page starts strictly after the cursor's (released, movie_id), which the index
     // answers as a range; the year is implied, as the service never sends a cursor before it.
-    releasedSinceAfter: this.preparedRows(
-      'movies_released_since_after',
+    releasedSinceAfter: this.preparedRows('movies_released_since_after', movieColumns, (fields) =>
       this.db
-        .select()
+        .select(fields)
         .from(movies)
         .where(
           and(
@@ -211,7 +200,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
         ? [direction(column)]
         : [direction(column), direction(movies.movie_id)];
     return this.on(tx)
-      .select()
+      .select(movieColumns)
       .from(movies)
       .where(and(this.filterSql(query), keyset))
       .orderBy(...order)
@@ -236,7 +225,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
       .insert(movies)
       .values(movie)
       .onConflictDoNothing({ target: movies.movie_id })
-      .returning(this.versioned);
+      .returning(versionedColumns);
     return row === undefined ? undefined : tagged(row);
   }
 
@@ -244,7 +233,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     if (expected === 'any') return idIs(movieId);
     // Only weak tags were sent: they never match a write, and or() of nothing would match all.
     if (expected.length === 0) return and(idIs(movieId), sql`false`);
-    return and(idIs(movieId), or(...expected.map((tag) => sql`${etagSql} = ${tag}`)));
+    return and(idIs(movieId), or(...expected.map((tag) => eq(movies.version, tag))));
   }
 
   /**
@@ -261,7 +250,7 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
       .update(movies)
       .set(changes)
       .where(this.matches(movieId, expected))
-      .returning(this.versioned);
+      .returning(versionedColumns);
     return row === undefined ? undefined : tagged(row);
   }
 
