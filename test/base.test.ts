@@ -43,6 +43,11 @@ class TitledMovies extends AppCRUD<typeof movies> {
   );
 }
 
+/** A lookup by id, at most two keys per query so that a few lookups already need two. */
+class MovieLookup extends AppCRUD<typeof movies> {
+  readonly byId = this.preparedLookup('test_movie_by_id', movieColumns, 'movie_id', 2);
+}
+
 /** A whole row of the table: the movie and the version PostgreSQL keeps with it. */
 function row(movie: { movie_id: number; title: string; released: number; rating: number }) {
   const content = `${movie.movie_id}/${movie.released}/${movie.rating.toFixed(1)}/${movie.title}`;
@@ -140,6 +145,80 @@ for (const kind of databaseKinds()) {
         /prepared statement test_titled_movies was given another query/,
       );
       assert.equal((await titled.since({ year: 2005 })).length, 1);
+    });
+
+    it('looks keys up together when asked in the same turn, a few keys per query', async () => {
+      const names: string[] = [];
+      let failNext: Error | undefined;
+      const lookup = new MovieLookup(
+        {
+          db: t.database.db,
+          queryArrays: (name, text, params) => {
+            names.push(`${name} ${JSON.stringify(params)}`);
+            const failure = failNext;
+            failNext = undefined;
+            return failure === undefined
+              ? t.database.queryArrays(name, text, params)
+              : Promise.reject(failure);
+          },
+        },
+        movies,
+      );
+      const ten = { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 };
+      const eleven = { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 };
+      const twelve = { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 };
+      // Seven rounds: both statements switch to their generic plan after the fifth.
+      for (let i = 0; i < 7; i++) {
+        names.length = 0;
+        assert.deepEqual(await lookup.byId(11), eleven);
+        assert.deepEqual(await lookup.byId(404), undefined);
+        assert.deepEqual(names, ['test_movie_by_id [11]', 'test_movie_by_id [404]']);
+
+        names.length = 0;
+        const together = await Promise.all([10, 11, 404, 11, 12].map((id) => lookup.byId(id)));
+        assert.deepEqual(together, [ten, eleven, undefined, eleven, twelve]);
+        // Four distinct keys, two per query; the last key alone takes the single-key statement.
+        assert.deepEqual(names, [
+          'test_movie_by_id_any [[10,11]]',
+          'test_movie_by_id_any [[404,12]]',
+        ]);
+        names.length = 0;
+        assert.deepEqual(await Promise.all([10, 11, 12].map((id) => lookup.byId(id))), [
+          ten,
+          eleven,
+          twelve,
+        ]);
+        assert.deepEqual(names, ['test_movie_by_id_any [[10,11]]', 'test_movie_by_id [12]']);
+      }
+
+      // A failed query fails the lookups it answered, and only those.
+      failNext = new Error('lost');
+      const settled = await Promise.allSettled([10, 11, 12].map((id) => lookup.byId(id)));
+      assert.deepEqual(
+        settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')),
+        ['Error: lost', 'Error: lost', 'ok'],
+      );
+      assert.deepEqual(await lookup.byId(10), ten);
+    });
+
+    it('refuses a lookup whose key is not a column', () => {
+      class ByLabel extends AppCRUD<typeof movies> {
+        readonly byLabel = this.preparedLookup(
+          'test_by_label',
+          { ...movieColumns, label: movies.title },
+          'label',
+        );
+      }
+      assert.doesNotThrow(() => new ByLabel(t.database, movies));
+      class ByComputed extends AppCRUD<typeof movies> {
+        readonly byComputed = this.preparedLookup(
+          'test_by_computed',
+          { ...movieColumns, computed: sql<string>`'x'` },
+          // @ts-expect-error computed SQL is no key
+          'computed',
+        );
+      }
+      assert.throws(() => new ByComputed(t.database, movies), /the key computed is not a column/);
     });
 
     it('runs CRUD calls inside a service transaction: all of it lands, or none', async () => {

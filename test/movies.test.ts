@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
+import type { ArrayQuery } from '../src/backend/database.js';
 import { databaseKinds, type TestApp } from './support/databases.js';
 import { tutorialApp } from './support/http.js';
 
@@ -8,6 +10,12 @@ const TUTORIAL_RESULT = [
   { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
   { movie_id: 3, title: 'The Dark Knight', released: 2008, rating: 9.0 },
 ];
+
+/** The ETag the README documents: md5 of "movie_id/released/rating/title", quoted. */
+function etagOf(movie: { movie_id: number; title: string; released: number; rating: number }) {
+  const content = `${movie.movie_id}/${movie.released}/${movie.rating.toFixed(1)}/${movie.title}`;
+  return `"${createHash('md5').update(content).digest('hex')}"`;
+}
 
 for (const kind of databaseKinds()) {
   describe(`movies (${kind})`, () => {
@@ -97,6 +105,77 @@ for (const kind of databaseKinds()) {
         assert.equal(response.statusCode, 401, url);
         assert.equal(response.headers['www-authenticate'], 'Bearer');
       }
+    });
+  });
+
+  describe(`reads by id asked for together (${kind})`, () => {
+    let t: TestApp;
+    let authorization: string;
+    /** The statements the app ran, by name; and a failure for the next batched one. */
+    const statements: string[] = [];
+    let failNextBatch: Error | undefined;
+    const watched = (inner: ArrayQuery): ArrayQuery => {
+      return (name, text, params) => {
+        statements.push(name);
+        const failure = name === 'movies_by_id_any' ? failNextBatch : undefined;
+        failNextBatch = undefined;
+        return failure === undefined ? inner(name, text, params) : Promise.reject(failure);
+      };
+    };
+    before(async () => {
+      ({ t, authorization } = await tutorialApp(kind, { queryArrays: watched }));
+    });
+    after(async () => {
+      await t.close();
+    });
+
+    const getAll = (urls: string[]) =>
+      Promise.all(
+        urls.map((url) => t.app.inject({ method: 'GET', url, headers: { authorization } })),
+      );
+    const URLS = ['/movies/1', '/movies/?movie_id=2', '/movies/2', '/movies/3', '/movies/99999'];
+
+    it('share one query, and each gets its own movie and ETag, or its 404', async () => {
+      statements.length = 0;
+      const responses = await getAll(URLS);
+      assert.deepEqual(statements, ['movies_by_id_any']);
+      assert.deepEqual(
+        responses.map((r) => r.statusCode),
+        [200, 200, 200, 200, 404],
+      );
+      for (const [i, id] of [1, 2, 2, 3].entries()) {
+        const movie = DEMO_MOVIES.find((m) => m.movie_id === id);
+        const response = responses[i];
+        assert.ok(movie && response);
+        assert.deepEqual(response.json(), { ...movie });
+        assert.equal(response.headers.etag, etagOf(movie), URLS[i]);
+      }
+      assert.equal(responses[4]?.json<{ detail: string }>().detail, 'Movie 99999 not found');
+
+      statements.length = 0;
+      const [alone] = await getAll(['/movies/3']);
+      assert.equal(alone?.statusCode, 200);
+      assert.deepEqual(statements, ['movies_by_id'], 'a lone read runs the single-key statement');
+    });
+
+    it('fail together with 503 when their query fails, and the next reads are answered', async () => {
+      failNextBatch = Object.assign(new Error('Connection terminated unexpectedly'), {
+        code: 'ECONNRESET',
+      });
+      const failed = await getAll(URLS);
+      assert.deepEqual(
+        failed.map((r) => r.statusCode),
+        [503, 503, 503, 503, 503],
+      );
+      for (const response of failed) {
+        assert.equal(response.headers['retry-after'], '5');
+        assert.equal(response.json<{ detail: string }>().detail, 'Database unavailable');
+      }
+      const again = await getAll(URLS);
+      assert.deepEqual(
+        again.map((r) => r.statusCode),
+        [200, 200, 200, 200, 404],
+      );
     });
   });
 }

@@ -17,6 +17,7 @@ import {
   type Database,
   type Executor,
 } from '../backend/database.js';
+import { batchedLookup } from './batched_lookup.js';
 
 /**
  * What every service is built from: the parts of the database it may use (a Database is one).
@@ -44,6 +45,12 @@ type OrderBy = SQL | PgColumn;
 
 /** What a hot read selects: columns and computed SQL, under the names its rows give them. */
 type Selection = Record<string, PgColumn | SQL>;
+
+/** The fields of a selection that are columns. */
+type ColumnsOf<Fields extends Selection> = {
+  [Key in keyof Fields]: Fields[Key] extends PgColumn ? Key : never;
+}[keyof Fields] &
+  string;
 
 /** A row of a selection: each column's type as the model declares it; computed SQL as text. */
 export type RowOf<Fields extends Selection> = {
@@ -149,6 +156,36 @@ export class AppCRUD<TTable extends PgTable> {
       return row as RowOf<Fields>;
     };
     return async (values) => (await run(name, text, fillPlaceholders(params, values))).map(toRow);
+  }
+
+  /**
+   * A hot lookup by a unique key (`keyField`, one of the columns in `fields`): one row or
+   * undefined. Lookups asked for in the same turn of the event loop share one query
+   * (batched_lookup.ts): `= $1` for a single key, `= any($1)` for several. Both are prepared
+   * statements (`name` and `name_any`) with one plan for every value, the key's index.
+   */
+  protected preparedLookup<Fields extends Selection, KeyField extends ColumnsOf<Fields>>(
+    name: string,
+    fields: Fields,
+    keyField: KeyField,
+    maxKeys = 100,
+  ): (key: RowOf<Fields>[KeyField]) => Promise<RowOf<Fields> | undefined> {
+    const column = fields[keyField];
+    if (!is(column, Column)) throw new Error(`${name}: the key ${keyField} is not a column`);
+    const where = (condition: SQL) => (selected: Fields) =>
+      this.db.select(selected).from(this.target).where(condition);
+    const one = this.preparedRows(name, fields, where(sql`${column} = ${sql.placeholder('key')}`));
+    const many = this.preparedRows(
+      `${name}_any`,
+      fields,
+      where(sql`${column} = any(${sql.placeholder('keys')})`),
+    );
+    return batchedLookup({
+      one: (key) => one({ key }),
+      many: (keys) => many({ keys }),
+      keyOf: (row) => row[keyField],
+      maxKeys,
+    });
   }
 
   /**

@@ -131,6 +131,8 @@ export async function createTestApp(
     tokenKey?: string;
     tokenExpireMinutes?: number;
     passwords?: Partial<Settings['passwords']>;
+    /** What the app's services get instead of the database's own queries (to watch them). */
+    queryArrays?: (inner: Database['queryArrays']) => Database['queryArrays'];
   } = {},
 ): Promise<TestApp> {
   const testDb = await createTestDatabase(kind);
@@ -143,7 +145,10 @@ export async function createTestApp(
   };
   const app = await buildApp({
     settings,
-    database: testDb.database,
+    database:
+      options.queryArrays === undefined
+        ? testDb.database
+        : { ...testDb.database, queryArrays: options.queryArrays(testDb.database.queryArrays) },
     tokenKey: options.tokenKey ?? TOKEN_KEY,
     logger: createLogger('info', logs),
   });

@@ -80,8 +80,9 @@ export function form(fields: Record<string, string>) {
 /** An app with the tutorial's user and movies, and that user's Authorization header. */
 export async function tutorialApp(
   kind: DatabaseKind,
+  options: Parameters<typeof createTestApp>[1] = {},
 ): Promise<{ t: TestApp; authorization: string }> {
-  const t = await createTestApp(kind);
+  const t = await createTestApp(kind, options);
   await seedTutorial(t);
   return { t, authorization: `Bearer ${await login(t.app)}` };
 }
