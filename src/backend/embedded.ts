@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -64,26 +64,37 @@ export function socketPath(socketDir: string): string {
 }
 
 /**
- * Takes the lock with an exclusive create, so two processes can never both open the directory;
- * a lock left by a process that died is replaced. Returns the function that releases it.
+ * Takes the lock, so two processes can never both open the directory; a lock left by a process
+ * that died is replaced. Returns the function that releases it.
+ *
+ * The lock appears whole: it is written to a file of its own first and then hard-linked to its
+ * name, which fails if the name exists. Created empty and then written, it could be read between
+ * the two steps, by another process that would take it for a dead holder's and replace it.
  */
 export function acquireLock(dataDir: string, holder: Omit<LockHolder, 'pid'>): () => void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx', 0o600);
-      writeFileSync(fd, JSON.stringify({ ...holder, pid: process.pid }));
-      closeSync(fd);
-      return () => {
+  const draft = `${path}.${process.pid}.${randomBytes(6).toString('hex')}`;
+  writeFileSync(draft, JSON.stringify({ ...holder, pid: process.pid }), {
+    mode: 0o600,
+    flag: 'wx',
+  });
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        linkSync(draft, path);
+        return () => {
+          rmSync(path, { force: true });
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const current = readLockHolder(dataDir);
+        if (current !== undefined) throw new DatabaseInUseError(dataDir, current);
         rmSync(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const current = readLockHolder(dataDir);
-      if (current !== undefined) throw new DatabaseInUseError(dataDir, current);
-      rmSync(path, { force: true });
+      }
     }
+  } finally {
+    rmSync(draft, { force: true });
   }
   throw new Error(`could not lock the embedded database ${dataDir}`);
 }
