@@ -7,16 +7,20 @@
 // reports wall time per call, one call at a time, since its cost is mostly the round trip.
 //
 // usage: npm run build && node bench/auth-check.mjs [--calls N]
-import { parseArgs } from 'node:util';
 import { accountOptions } from '../dist/app.js';
 import { loadSettings } from '../dist/backend/config.js';
 import { migrate, openDatabase } from '../dist/backend/database.js';
 import { createServices } from '../dist/services/index.js';
 import { TokenCodec } from '../dist/services/tokens.js';
-import { build, freshDatabase, runMain, tokenKey } from './lib/common.mjs';
+import { build, commandLine, freshDatabase, runMain, tokenKey } from './lib/common.mjs';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '200000' } } });
-const CALLS = Number(values.calls);
+const USAGE = `usage: npm run build && node bench/auth-check.mjs [options]
+  --calls N   calls of each check (default 200000)
+env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
+
+const CALLS = commandLine('auth-check', USAGE, {
+  calls: { type: 'string', default: '200000' },
+}).int('calls', 1);
 const USER = { name: 'bench', email: 'bench@myapi.com', password: 'a bench passphrase' };
 
 function cpuMicros(work, calls) {

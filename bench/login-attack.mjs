@@ -14,9 +14,9 @@
 // Throughout, the real user logs in every second from the address it used before the attack
 // (known) and from a new address each time (a stranger to the account).
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   build,
+  commandLine,
   freshDatabase,
   myapi,
   RESULTS_DIR,
@@ -36,15 +36,19 @@ import {
 const DATABASE = 'myapi_bench_attack';
 const PASSWORD = 'the real passphrase 42';
 
-const { values } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '30' },
-    attackers: { type: 'string', default: '4' },
-    'no-build': { type: 'boolean', default: false },
-  },
+const USAGE = `usage: node bench/login-attack.mjs [options]
+  --duration S    seconds of each scenario (default 30)
+  --attackers N   concurrent attackers (default 4)
+  --no-build      do not run \`npm run build\` first
+env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
+
+const { values, int } = commandLine('login-attack', USAGE, {
+  duration: { type: 'string', default: '30' },
+  attackers: { type: 'string', default: '4' },
+  'no-build': { type: 'boolean', default: false },
 });
-const DURATION_MS = Number(values.duration) * 1000;
-const ATTACKERS = Number(values.attackers);
+const DURATION_MS = int('duration', 1) * 1000;
+const ATTACKERS = int('attackers', 1);
 
 let addressSerial = 0;
 function newAddress() {

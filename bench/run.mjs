@@ -14,9 +14,9 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   build,
+  commandLine,
   fmt,
   localStamp,
   machineInfo,
@@ -53,41 +53,24 @@ const ENDPOINTS = [
 ];
 
 function parseOptions() {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      options: {
-        rounds: { type: 'string', default: '2' },
-        duration: { type: 'string', default: '10' },
-        connections: { type: 'string', default: '32' },
-        movies: { type: 'string', default: '10000' },
-        workers: { type: 'string' },
-        label: { type: 'string' },
-        from: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (error) {
-    console.error(`bench: ${error instanceof Error ? error.message : error}\n${USAGE}`);
-    process.exit(2);
-  }
-  if (parsed.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const options = {};
-  for (const key of ['rounds', 'duration', 'connections', 'movies', 'workers']) {
-    if (parsed[key] === undefined) continue;
-    if (!/^[0-9]+$/.test(parsed[key]) || Number(parsed[key]) < 1) {
-      console.error(`bench: --${key} must be a whole number >= 1 (got "${parsed[key]}")`);
-      process.exit(2);
-    }
-    options[key] = Number(parsed[key]);
-  }
-  if (parsed.from !== undefined) return { from: parsed.from };
-  options.label = parsed.label ?? localStamp().replace(' ', '-').replace(':', '');
+  const { values, int } = commandLine('bench', USAGE, {
+    rounds: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '32' },
+    movies: { type: 'string', default: '10000' },
+    workers: { type: 'string' },
+    label: { type: 'string' },
+    from: { type: 'string' },
+  });
+  const options = {
+    rounds: int('rounds', 1),
+    duration: int('duration', 1),
+    connections: int('connections', 1),
+    movies: int('movies', 1),
+    workers: int('workers', 1),
+  };
+  if (values.from !== undefined) return { from: values.from };
+  options.label = values.label ?? localStamp().replace(' ', '-').replace(':', '');
   if (!/^[A-Za-z0-9_.-]+$/.test(options.label) || options.label.startsWith('.')) {
     console.error(`bench: --label may only use letters, digits, '_', '.' and '-'`);
     process.exit(2);

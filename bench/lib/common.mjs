@@ -260,20 +260,28 @@ export function rel(file) {
 // ------------------------------------------------------------------ command line
 
 /**
- * The tool's options (parseArgs, strict; -h/--help prints `usage` and exits 0), with `int` to
- * read one as a whole number within [min, max]: anything else exits 2 with `usage`.
+ * The tool's options (parseArgs, strict; -h/--help prints `usage` and exits 0; an unknown option
+ * exits 2 with `usage`), with `int` to read one as a whole number within [min, max]: anything
+ * else exits 2 with `usage`, and an option without a default that was not given is undefined.
  */
 export function commandLine(tool, usage, options) {
-  const { values } = parseArgs({
-    options: { ...options, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (error) {
+    console.error(`${tool}: ${error instanceof Error ? error.message : error}\n${usage}`);
+    process.exit(2);
+  }
   if (values.help) {
     console.log(usage);
     process.exit(0);
   }
   const int = (key, min, max = Infinity) => {
     const v = values[key];
+    if (v === undefined) return undefined;
     if (!/^[0-9]+$/.test(v) || Number(v) < min || Number(v) > max) {
       const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
       console.error(`${tool}: --${key} must be a whole number ${range}\n${usage}`);
