@@ -33,23 +33,22 @@ export function batchedLookup<Key, Row>(
   const { one, many, keyOf, maxKeys } = queries;
   let pending: Batch<Key, Row> = new Map();
 
-  const settle = (batch: Batch<Key, Row>, rows: Promise<Row[]>) =>
-    rows.then(
-      (found) => {
-        const byKey = new Map(found.map((row) => [keyOf(row), row]));
-        for (const [key, waiters] of batch) {
-          const row = byKey.get(key);
-          for (const waiter of waiters) waiter.resolve(row);
-        }
-      },
-      (error: unknown) => {
-        for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
-      },
-    );
+  /** Answers each waiter of `batch` from the rows `lookup` finds, or fails them all with its error. */
+  const settle = async (batch: Batch<Key, Row>, lookup: () => Promise<Row[]>) => {
+    try {
+      const byKey = new Map((await lookup()).map((row) => [keyOf(row), row]));
+      for (const [key, waiters] of batch) {
+        const row = byKey.get(key);
+        for (const waiter of waiters) waiter.resolve(row);
+      }
+    } catch (error) {
+      for (const waiters of batch.values()) for (const waiter of waiters) waiter.reject(error);
+    }
+  };
 
   const query = (batch: Batch<Key, Row>) => {
     const keys = [...batch.keys()];
-    void settle(batch, keys.length === 1 ? one(keys[0] as Key) : many(keys));
+    void settle(batch, () => (keys.length === 1 ? one(keys[0] as Key) : many(keys)));
   };
 
   const run = () => {
