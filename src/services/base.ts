@@ -161,8 +161,8 @@ export class AppCRUD<TTable extends PgTable> {
   /**
    * A hot lookup by a unique key (`keyField`, one of the columns in `fields`): one row or
    * undefined. Lookups asked for in the same turn of the event loop share one query
-   * (batched_lookup.ts): `= $1` for a single key, `= any($1)` for several. Both are prepared
-   * statements (`name` and `name_any`) with one plan for every value, the key's index.
+   * (batched_lookup.ts): `= $1` for a single key, `= any($1)` for up to `maxKeys`. Both are
+   * prepared statements (`name` and `name_any`) with one plan for every value, the key's index.
    */
   protected preparedLookup<Fields extends Selection, KeyField extends ColumnsOf<Fields>>(
     name: string,
