@@ -54,10 +54,6 @@ export function batchedLookup<Key, Row>(
   const run = () => {
     const batch = pending;
     pending = new Map();
-    if (batch.size <= maxKeys) {
-      query(batch);
-      return;
-    }
     let chunk: Batch<Key, Row> = new Map();
     for (const [key, waiters] of batch) {
       chunk.set(key, waiters);
