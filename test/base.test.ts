@@ -1,10 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { asc, eq, gte, sql } from 'drizzle-orm';
+import { asc, eq, gte, sql, type SQL } from 'drizzle-orm';
 import { movieColumns, movies } from '../src/models/movies.js';
-import { AppCRUD, AppService } from '../src/services/base.js';
-import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+import type { PgColumn } from 'drizzle-orm/pg-core';
+import { AppCRUD, AppService, type RowOf } from '../src/services/base.js';
+import {
+  createTestDatabase,
+  databaseKinds,
+  QueryWatch,
+  type TestDatabase,
+} from './support/databases.js';
 
 /** A service composing two writes, to check that a failure in the unit leaves nothing behind. */
 class TwoStepService extends AppService {
@@ -18,29 +24,20 @@ class TwoStepService extends AppService {
   }
 }
 
-/** Exposes the hot-read helper. */
-class RecentMovies extends AppCRUD<typeof movies> {
-  readonly since = this.preparedRows('test_recent_movies', movieColumns, (fields) =>
-    this.db
-      .select(fields)
-      .from(movies)
-      .where(gte(movies.released, sql.placeholder('year')))
-      .orderBy(asc(movies.movie_id)),
-  );
-}
+/** Exposes the hot-read helper: `fields` of the movies released since a year, by movie_id. */
+class MoviesSince<Fields extends Record<string, PgColumn | SQL>> extends AppCRUD<typeof movies> {
+  readonly since: (values: { year: number }) => Promise<RowOf<Fields>[]>;
 
-/** A hot read with a computed column after the movie's own. */
-class TitledMovies extends AppCRUD<typeof movies> {
-  readonly since = this.preparedRows(
-    'test_titled_movies',
-    { ...movieColumns, label: sql<string>`${movies.movie_id}::text || ': ' || ${movies.title}` },
-    (fields) =>
+  constructor(context: ConstructorParameters<typeof AppCRUD>[0], name: string, fields: Fields) {
+    super(context, movies);
+    this.since = this.preparedRows(name, fields, (selected: Record<string, PgColumn | SQL>) =>
       this.db
-        .select(fields)
+        .select(selected)
         .from(movies)
         .where(gte(movies.released, sql.placeholder('year')))
         .orderBy(asc(movies.movie_id)),
-  );
+    );
+  }
 }
 
 /** A lookup by id, at most two keys per query so that a few lookups already need two. */
@@ -111,16 +108,11 @@ for (const kind of databaseKinds()) {
     });
 
     it('runs a hot read in array mode as a named statement, to the same rows on any plan', async () => {
-      const names: string[] = [];
-      const recent = new RecentMovies(
-        {
-          db: t.database.db,
-          queryArrays: (name, text, params) => {
-            names.push(name);
-            return t.database.queryArrays(name, text, params);
-          },
-        },
-        movies,
+      const watch = new QueryWatch();
+      const recent = new MoviesSince(
+        { db: t.database.db, queryArrays: watch.wrap(t.database.queryArrays) },
+        'test_recent_movies',
+        movieColumns,
       );
       const expected = [
         { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 },
@@ -132,11 +124,14 @@ for (const kind of databaseKinds()) {
         assert.deepEqual(await recent.since({ year: 1995 }), expected);
       }
       assert.deepEqual(await recent.since({ year: 2100 }), []);
-      assert.deepEqual(new Set(names), new Set(['test_recent_movies']));
+      assert.deepEqual(new Set(watch.runs.map((run) => run.name)), new Set(['test_recent_movies']));
     });
 
     it('returns the columns a hot read computes after the row, and keeps one query per name', async () => {
-      const titled = new TitledMovies(t.database, movies);
+      const titled = new MoviesSince(t.database, 'test_titled_movies', {
+        ...movieColumns,
+        label: sql<string>`${movies.movie_id}::text || ': ' || ${movies.title}`,
+      });
       assert.deepEqual(await titled.since({ year: 2005 }), [
         { movie_id: 12, title: 'Twelve', released: 2005, rating: 6, label: '12: Twelve' },
       ]);
@@ -148,51 +143,40 @@ for (const kind of databaseKinds()) {
     });
 
     it('looks keys up together when asked in the same turn, a few keys per query', async () => {
-      const names: string[] = [];
-      let failNext: Error | undefined;
+      const watch = new QueryWatch();
       const lookup = new MovieLookup(
-        {
-          db: t.database.db,
-          queryArrays: (name, text, params) => {
-            names.push(`${name} ${JSON.stringify(params)}`);
-            const failure = failNext;
-            failNext = undefined;
-            return failure === undefined
-              ? t.database.queryArrays(name, text, params)
-              : Promise.reject(failure);
-          },
-        },
+        { db: t.database.db, queryArrays: watch.wrap(t.database.queryArrays) },
         movies,
       );
+      /** The statements run since the last call, with their parameters. */
+      const names = () =>
+        watch.runs.splice(0).map((run) => `${run.name} ${JSON.stringify(run.params)}`);
       const ten = { movie_id: 10, title: 'Ten', released: 1990, rating: 7.5 };
       const eleven = { movie_id: 11, title: 'Eleven', released: 1995, rating: 8.1 };
       const twelve = { movie_id: 12, title: 'Twelve', released: 2005, rating: 6 };
       // Seven rounds: both statements switch to their generic plan after the fifth.
       for (let i = 0; i < 7; i++) {
-        names.length = 0;
         assert.deepEqual(await lookup.byId(11), eleven);
         assert.deepEqual(await lookup.byId(404), undefined);
-        assert.deepEqual(names, ['test_movie_by_id [11]', 'test_movie_by_id [404]']);
+        assert.deepEqual(names(), ['test_movie_by_id [11]', 'test_movie_by_id [404]']);
 
-        names.length = 0;
         const together = await Promise.all([10, 11, 404, 11, 12].map((id) => lookup.byId(id)));
         assert.deepEqual(together, [ten, eleven, undefined, eleven, twelve]);
-        // Four distinct keys, two per query; the last key alone takes the single-key statement.
-        assert.deepEqual(names, [
+        // Four distinct keys, two per query; of three, the last goes alone, by the single-key one.
+        assert.deepEqual(names(), [
           'test_movie_by_id_any [[10,11]]',
           'test_movie_by_id_any [[404,12]]',
         ]);
-        names.length = 0;
         assert.deepEqual(await Promise.all([10, 11, 12].map((id) => lookup.byId(id))), [
           ten,
           eleven,
           twelve,
         ]);
-        assert.deepEqual(names, ['test_movie_by_id_any [[10,11]]', 'test_movie_by_id [12]']);
+        assert.deepEqual(names(), ['test_movie_by_id_any [[10,11]]', 'test_movie_by_id [12]']);
       }
 
       // A failed query fails the lookups it answered, and only those.
-      failNext = new Error('lost');
+      watch.failNext(new Error('lost'));
       const settled = await Promise.allSettled([10, 11, 12].map((id) => lookup.byId(id)));
       assert.deepEqual(
         settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')),

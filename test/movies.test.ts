@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
-import type { ArrayQuery } from '../src/backend/database.js';
-import { databaseKinds, type TestApp } from './support/databases.js';
+import { databaseKinds, QueryWatch, type TestApp } from './support/databases.js';
 import { tutorialApp } from './support/http.js';
 
 const TUTORIAL_RESULT = [
@@ -111,19 +110,11 @@ for (const kind of databaseKinds()) {
   describe(`reads by id asked for together (${kind})`, () => {
     let t: TestApp;
     let authorization: string;
-    /** The statements the app ran, by name; and a failure for the next batched one. */
-    const statements: string[] = [];
-    let failNextBatch: Error | undefined;
-    const watched = (inner: ArrayQuery): ArrayQuery => {
-      return (name, text, params) => {
-        statements.push(name);
-        const failure = name === 'movies_by_id_any' ? failNextBatch : undefined;
-        failNextBatch = undefined;
-        return failure === undefined ? inner(name, text, params) : Promise.reject(failure);
-      };
-    };
+    /** The statements the app runs. */
+    const watch = new QueryWatch();
+    const statements = () => watch.runs.map((run) => run.name);
     before(async () => {
-      ({ t, authorization } = await tutorialApp(kind, { queryArrays: watched }));
+      ({ t, authorization } = await tutorialApp(kind, { queryArrays: watch.wrap }));
     });
     after(async () => {
       await t.close();
@@ -136,9 +127,9 @@ for (const kind of databaseKinds()) {
     const URLS = ['/movies/1', '/movies/?movie_id=2', '/movies/2', '/movies/3', '/movies/99999'];
 
     it('share one query, and each gets its own movie and ETag, or its 404', async () => {
-      statements.length = 0;
+      watch.runs.length = 0;
       const responses = await getAll(URLS);
-      assert.deepEqual(statements, ['movies_by_id_any']);
+      assert.deepEqual(statements(), ['movies_by_id_any']);
       assert.deepEqual(
         responses.map((r) => r.statusCode),
         [200, 200, 200, 200, 404],
@@ -152,16 +143,17 @@ for (const kind of databaseKinds()) {
       }
       assert.equal(responses[4]?.json<{ detail: string }>().detail, 'Movie 99999 not found');
 
-      statements.length = 0;
+      watch.runs.length = 0;
       const [alone] = await getAll(['/movies/3']);
       assert.equal(alone?.statusCode, 200);
-      assert.deepEqual(statements, ['movies_by_id'], 'a lone read runs the single-key statement');
+      assert.deepEqual(statements(), ['movies_by_id'], 'a lone read runs the single-key statement');
     });
 
     it('fail together with 503 when their query fails, and the next reads are answered', async () => {
-      failNextBatch = Object.assign(new Error('Connection terminated unexpectedly'), {
-        code: 'ECONNRESET',
-      });
+      watch.failNext(
+        Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }),
+        'movies_by_id_any',
+      );
       const failed = await getAll(URLS);
       assert.deepEqual(
         failed.map((r) => r.statusCode),

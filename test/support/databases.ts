@@ -3,7 +3,12 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp, type App } from '../../src/app.js';
 import { loadSettings, type Settings } from '../../src/backend/config.js';
-import { migrate, openDatabase, type Database } from '../../src/backend/database.js';
+import {
+  migrate,
+  openDatabase,
+  type ArrayQuery,
+  type Database,
+} from '../../src/backend/database.js';
 import { createLogger } from '../../src/backend/logging.js';
 
 /**
@@ -105,6 +110,31 @@ export async function createTestDatabase(
   };
 }
 
+/**
+ * Watches a database's hot reads (`queryArrays`, through `wrap`): `runs` lists each statement run,
+ * by name and parameters, and `failNext` makes the next run (of one name, if given) fail instead.
+ */
+export class QueryWatch {
+  readonly runs: { name: string; params: unknown[] }[] = [];
+  private failure: { error: Error; name: string | undefined } | undefined;
+
+  failNext(error: Error, name?: string): void {
+    this.failure = { error, name };
+  }
+
+  readonly wrap =
+    (inner: ArrayQuery): ArrayQuery =>
+    (name, text, params) => {
+      this.runs.push({ name, params });
+      const { failure } = this;
+      if (failure === undefined || (failure.name !== undefined && failure.name !== name)) {
+        return inner(name, text, params);
+      }
+      this.failure = undefined;
+      return Promise.reject(failure.error);
+    };
+}
+
 /** Collects JSON log lines so tests can read what was logged. */
 export class LogCapture extends Writable {
   readonly lines: Record<string, unknown>[] = [];
@@ -132,7 +162,7 @@ export async function createTestApp(
     tokenExpireMinutes?: number;
     passwords?: Partial<Settings['passwords']>;
     /** What the app's services get instead of the database's own queries (to watch them). */
-    queryArrays?: (inner: Database['queryArrays']) => Database['queryArrays'];
+    queryArrays?: (inner: ArrayQuery) => ArrayQuery;
   } = {},
 ): Promise<TestApp> {
   const testDb = await createTestDatabase(kind);
