@@ -16,6 +16,7 @@ import pg from 'pg';
 import * as schema from '../models/index.js';
 import { rootCause } from '../exc.js';
 import type { Settings } from './config.js';
+import { queryArrayRows } from './array_rows_query.js';
 import { ChannelListener, type NotificationHandler } from './listener.js';
 import { keepProtocolSequencesTogether } from './socket_batching.js';
 import {
@@ -194,8 +195,7 @@ function poolDatabase(
   return {
     db,
     async queryArrays(name, text, params) {
-      const result = await pool.query<unknown[]>(statement(name, text), params);
-      return result.rows;
+      return queryArrayRows(pool, statement(name, text), params);
     },
     label,
     dsn,
