@@ -192,6 +192,17 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
   });
 });
 
+describe('the niced hashing process closing with hashes in flight', { timeout: 60_000 }, () => {
+  it('refuses them as the server stopping, not as a restart to retry', async () => {
+    // The logins of clients that left during a shutdown: the server has stopped waiting for them.
+    const closing = new NicedHashing(10);
+    await closing.argon2Hash('warm', OPTIONS);
+    const inFlight = [1, 2, 3].map((n) => closing.argon2Hash(`in flight ${n}`, OPTIONS));
+    await closing.close();
+    for (const hash of inFlight) await assert.rejects(hash, HashingClosedError);
+  });
+});
+
 describe('password checks while the hashing process is lost', () => {
   const lost = () =>
     Promise.reject(new HashingUnavailableError('the password hashing process exited (SIGTERM)'));

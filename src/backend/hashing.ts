@@ -52,6 +52,9 @@ export class HashingClosedError extends HashingUnavailableError {
   override name = 'HashingClosedError';
 }
 
+const closedError = () =>
+  new HashingClosedError('the password hashing process is closed: the server is stopping');
+
 const here = fileURLToPath(import.meta.url);
 const WORKER = here.replace(/hashing\.(ts|js)$/, 'hash_worker.$1');
 /**
@@ -122,9 +125,7 @@ export class NicedHashing implements HashFunctions {
     // A login still running when the server has closed (its client gone, so the HTTP server did
     // not wait for it) would otherwise start a process that outlives the server's last moments.
     if (this.closed) {
-      return Promise.reject(
-        new HashingClosedError('the password hashing process is closed: the server is stopping'),
-      );
+      return Promise.reject(closedError());
     }
     const child = this.child ?? this.start();
     const id = this.nextId++;
@@ -206,9 +207,13 @@ export class NicedHashing implements HashFunctions {
     child.on('error', () => undefined);
     child.on('exit', (code, signal) => {
       this.forget(child);
-      const error = new HashingUnavailableError(
-        `the password hashing process exited (${signal ?? `code ${String(code)}`})`,
-      );
+      // Closed with the server, the process ends with the hashes of logins whose clients left
+      // (the server waited for the rest): they are refused as stopping, not told to retry here.
+      const error = this.closed
+        ? closedError()
+        : new HashingUnavailableError(
+            `the password hashing process exited (${signal ?? `code ${String(code)}`})`,
+          );
       for (const [id, waiting] of this.pending) {
         if (waiting.child === child) this.settle(child, id)?.reject(error);
       }
