@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ArrayRowsQuery, queryArrayRows } from '../src/backend/array_rows_query.js';
-import { createServerDatabase } from './support/databases.js';
+import { loadSettings } from '../src/backend/config.js';
+import { openDatabase, type ArrayQuery } from '../src/backend/database.js';
+import { createServerDatabase, createTestDatabase, databaseKinds } from './support/databases.js';
 
 /** One row of many types, or none when $1 is not positive. */
 const TYPES = {
@@ -13,6 +18,18 @@ const TYPES = {
     array[1, 2]::int[] as ints, '{"a": [1]}'::jsonb as doc
     where $1::int > 0`,
 };
+/** That row, as pg parses it. */
+const TYPES_ROW = [
+  1,
+  '9007199254740993',
+  'tëxt',
+  '7.5',
+  true,
+  null,
+  new Date('2026-11-29T10:00:00Z'),
+  [1, 2],
+  { a: [1] },
+];
 
 /** Runs a query object on the pool and returns it, so that its result can be looked at. */
 async function run<Query extends pg.Query>(pool: pg.Pool, query: Query): Promise<Query> {
@@ -26,68 +43,114 @@ function rowTemplate(query: pg.Query): unknown {
     ._prebuiltEmptyResultObject;
 }
 
-describe('ArrayRowsQuery (the hot reads on a PostgreSQL server or the embedded socket)', () => {
-  let server: Awaited<ReturnType<typeof createServerDatabase>>;
-  let pool: pg.Pool;
-  before(async () => {
-    server = await createServerDatabase();
-    // One connection, so that the statement's preparation can be seen on it.
-    pool = new pg.Pool({ connectionString: server.dsn, max: 1 });
-  });
-  after(async () => {
-    await pool.end();
-    await server.drop();
-  });
+/** The hot reads' entry point on a database of each kind that runs them through pg. */
+interface Target {
+  queryArrays: ArrayQuery;
+  close(): Promise<void>;
+}
 
-  it('returns the rows as pg parses them, and prepares its statement once per connection', async () => {
-    const { text, rowMode } = TYPES;
-    const expected = (await pool.query({ text, rowMode, values: [1] })).rows;
-    assert.deepEqual(expected, [
-      [
-        1,
-        '9007199254740993',
-        'tëxt',
-        '7.5',
-        true,
+const targets: Record<string, () => Promise<Target>> = {
+  // The embedded database as `myapi serve` opens it: pg connections through its socket.
+  'embedded database': async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'myapi-array-rows-'));
+    const { settings } = loadSettings({
+      env: { MYAPI_DATABASE__DSN: `pglite:${join(dir, 'pgdata')}` },
+      cwd: '/nonexistent',
+    });
+    const database = await openDatabase(settings, { role: 'server', command: 'test server' });
+    return {
+      queryArrays: database.queryArrays,
+      async close() {
+        await database.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+  ...(databaseKinds().includes('postgres') && {
+    'PostgreSQL server': async () => {
+      const t = await createTestDatabase('postgres', { migrated: false });
+      return { queryArrays: t.database.queryArrays, close: () => t.close() };
+    },
+  }),
+};
+
+for (const [kind, open] of Object.entries(targets)) {
+  describe(`hot reads through pg on the ${kind}`, () => {
+    let target: Target;
+    before(async () => {
+      target = await open();
+    });
+    after(async () => {
+      await target.close();
+    });
+
+    it('return the rows as pg parses them, again and again', async () => {
+      for (const positive of [1, 0, 2, 3, 4, 5, 6, 7]) {
+        assert.deepEqual(
+          await target.queryArrays(TYPES.name, TYPES.text, [positive]),
+          positive > 0 ? [TYPES_ROW] : [],
+        );
+      }
+    });
+
+    it('fail with the database error, and the same statement answers the next query', async () => {
+      // pg-pool replaces the connection after a failed query. The embedded database's one session
+      // outlives it, and the new connection used to fail on "prepared statement already exists".
+      const divide = 'select 6 / $1::int';
+      await assert.rejects(
+        target.queryArrays('test_divide', divide, [0]),
+        (error: unknown) => error instanceof pg.DatabaseError && error.code === '22012',
+      );
+      assert.deepEqual(await target.queryArrays('test_divide', divide, [3]), [[2]]);
+      await assert.rejects(
+        target.queryArrays('test_divide', divide, ['three']),
+        (error: unknown) => error instanceof pg.DatabaseError && error.code === '22P02',
+      );
+      assert.deepEqual(await target.queryArrays(TYPES.name, TYPES.text, [1]), [TYPES_ROW]);
+    });
+  });
+}
+
+describe(
+  'ArrayRowsQuery on one connection of the PostgreSQL server',
+  {
+    skip: !databaseKinds().includes('postgres') && 'TEST_PG=off',
+  },
+  () => {
+    let server: Awaited<ReturnType<typeof createServerDatabase>>;
+    let pool: pg.Pool;
+    before(async () => {
+      server = await createServerDatabase();
+      // One connection, so that the statement's preparation can be seen on it.
+      pool = new pg.Pool({ connectionString: server.dsn, max: 1 });
+    });
+    after(async () => {
+      await pool.end();
+      await server.drop();
+    });
+
+    it('returns what pg returns, and prepares its statement once per connection', async () => {
+      const { text, rowMode } = TYPES;
+      assert.deepEqual((await pool.query({ text, rowMode, values: [1] })).rows, [TYPES_ROW]);
+      assert.deepEqual(await queryArrayRows(pool, TYPES, [1]), [TYPES_ROW]);
+      assert.deepEqual(await queryArrayRows(pool, TYPES, [0]), []);
+      const prepared = await pool.query<{ name: string }>(
+        'select name from pg_prepared_statements order by name',
+      );
+      assert.deepEqual(
+        prepared.rows.map((row) => row.name),
+        ['test_types'],
+      );
+    });
+
+    it('builds none of the row template that pg builds for every query', async () => {
+      // What the class is for: pg's own query builds one (so this check can see it)...
+      assert.notEqual(
+        rowTemplate(await run(pool, new pg.Query({ ...TYPES, name: 'plain' }, [1]))),
         null,
-        new Date('2026-11-29T10:00:00Z'),
-        [1, 2],
-        { a: [1] },
-      ],
-    ]);
-    assert.deepEqual(await queryArrayRows(pool, TYPES, [1]), expected);
-    assert.deepEqual(await queryArrayRows(pool, TYPES, [0]), []);
-    assert.deepEqual(await queryArrayRows(pool, TYPES, [2]), expected);
-    const prepared = await pool.query<{ name: string }>(
-      'select name from pg_prepared_statements order by name',
-    );
-    assert.deepEqual(
-      prepared.rows.map((row) => row.name),
-      ['test_types'],
-    );
-  });
-
-  it('builds none of the row template that pg builds for every query', async () => {
-    // What the class is for: pg's own query builds one (so this check can see it)...
-    assert.notEqual(
-      rowTemplate(await run(pool, new pg.Query({ ...TYPES, name: 'plain' }, [1]))),
-      null,
-    );
-    // ...and an ArrayRowsQuery, whose rows are arrays, none. Fails if pg stops using `_result`.
-    assert.equal(rowTemplate(await run(pool, new ArrayRowsQuery(TYPES, [1]))), null);
-  });
-
-  it('fails with the database error, and the next query is answered', async () => {
-    const divide = { name: 'test_divide', rowMode: 'array' as const, text: 'select 6 / $1::int' };
-    await assert.rejects(
-      queryArrayRows(pool, divide, [0]),
-      (error: unknown) => error instanceof pg.DatabaseError && error.code === '22012',
-    );
-    assert.deepEqual(await queryArrayRows(pool, divide, [3]), [[2]]);
-    await assert.rejects(
-      queryArrayRows(pool, divide, ['three']),
-      (error: unknown) => error instanceof pg.DatabaseError && error.code === '22P02',
-    );
-    assert.deepEqual(await queryArrayRows(pool, TYPES, [1]).then((rows) => rows.length), 1);
-  });
-});
+      );
+      // ...and an ArrayRowsQuery, whose rows are arrays, none. Fails if pg stops using `_result`.
+      assert.equal(rowTemplate(await run(pool, new ArrayRowsQuery(TYPES, [1]))), null);
+    });
+  },
+);

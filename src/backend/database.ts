@@ -353,15 +353,19 @@ async function serverWhenListening(
   }
 }
 
-function socketClient(socketDir: string, poolMax: number, label: string, dsn: Dsn): Database {
-  const pool = new pg.Pool({
+function socketPool(socketDir: string, poolMax: number, extra: pg.PoolConfig = {}): pg.Pool {
+  return new pg.Pool({
     host: socketDir,
     port: SOCKET_PORT,
     user: 'postgres',
     database: 'postgres',
     ...poolSizing(poolMax),
+    ...extra,
   });
-  return poolDatabase(pool, label, dsn, async () => undefined);
+}
+
+function socketClient(socketDir: string, poolMax: number, label: string, dsn: Dsn): Database {
+  return poolDatabase(socketPool(socketDir, poolMax), label, dsn, async () => undefined);
 }
 
 /**
@@ -388,7 +392,18 @@ async function shareOverSocket(
   // One connection: PGlite has one session, so more would add no parallelism, and pg's
   // per-connection cache of named prepared statements would be wrong (a second connection
   // parsing the hot reads' statements again gets "prepared statement already exists").
-  const database = socketClient(socketDir, 1, label, dsn);
+  // The session outlives the connection: pg-pool replaces a connection after any failed query,
+  // and the new one would find the old one's statements and fail every hot read on "already
+  // exists". So a new connection drops them before pg-pool hands it out (pg-pool 3.14 waits for
+  // the promise its onConnect returns, which @types/pg does not declare).
+  const dropStatements = async (connection: pg.ClientBase) => {
+    await connection.query('deallocate all');
+  };
+  const pool = socketPool(socketDir, 1, {
+    // eslint-disable-next-line @typescript-eslint/no-misused-promises -- pg-pool awaits it
+    onConnect: dropStatements,
+  });
+  const database = poolDatabase(pool, label, dsn, async () => undefined);
   return checkReachable({
     ...database,
     async close() {
