@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { ArrayRowsQuery, queryArrayRows } from '../src/backend/array_rows_query.js';
-import { loadSettings } from '../src/backend/config.js';
 import { openDatabase, type ArrayQuery } from '../src/backend/database.js';
-import { createServerDatabase, createTestDatabase, databaseKinds } from './support/databases.js';
+import {
+  createServerDatabase,
+  createTestDatabase,
+  databaseKinds,
+  temporaryEmbedded,
+} from './support/databases.js';
 
 /** One row of many types, or none when $1 is not positive. */
 const TYPES = {
@@ -52,17 +53,16 @@ interface Target {
 const targets: Record<string, () => Promise<Target>> = {
   // The embedded database as `myapi serve` opens it: pg connections through its socket.
   'embedded database': async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'myapi-array-rows-'));
-    const { settings } = loadSettings({
-      env: { MYAPI_DATABASE__DSN: `pglite:${join(dir, 'pgdata')}` },
-      cwd: '/nonexistent',
+    const embedded = temporaryEmbedded('myapi-array-rows-');
+    const database = await openDatabase(embedded.settings, {
+      role: 'server',
+      command: 'test server',
     });
-    const database = await openDatabase(settings, { role: 'server', command: 'test server' });
     return {
       queryArrays: database.queryArrays,
       async close() {
         await database.close();
-        rmSync(dir, { recursive: true, force: true });
+        embedded.remove();
       },
     };
   },

@@ -1,35 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { loadSettings } from '../src/backend/config.js';
 import { openDatabase, queryRows, type Database, type Executor } from '../src/backend/database.js';
+import { temporaryEmbedded } from './support/databases.js';
 
 /**
  * The embedded database serves every process through its socket, and PGlite has one session:
  * the queries of several connections must reach it whole, never interleaved message by message.
  */
 describe("the embedded database's socket", () => {
-  let dir: string;
+  let embedded: ReturnType<typeof temporaryEmbedded>;
   let server: Database;
   let tool: Database;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'myapi-socket-'));
-    const { settings } = loadSettings({
-      env: { MYAPI_DATABASE__DSN: `pglite:${join(dir, 'pgdata')}` },
-      cwd: '/nonexistent',
-    });
-    server = await openDatabase(settings, { role: 'server', command: 'test server' });
-    tool = await openDatabase(settings, { role: 'tool', poolMax: 8 });
+    embedded = temporaryEmbedded('myapi-socket-');
+    server = await openDatabase(embedded.settings, { role: 'server', command: 'test server' });
+    tool = await openDatabase(embedded.settings, { role: 'tool', poolMax: 8 });
   });
 
   after(async () => {
     await tool.close();
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    embedded.remove();
   });
 
   it('answers 600 concurrent parameterised queries from two processes, each with its own answer', async () => {

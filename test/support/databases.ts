@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import { buildApp, type App } from '../../src/app.js';
@@ -76,6 +79,21 @@ export async function moviesAnalyzed(dsn: string): Promise<boolean> {
   } finally {
     await client.end();
   }
+}
+
+/** The settings of an embedded database in a new temporary directory, and its removal. */
+export function temporaryEmbedded(prefix: string): { settings: Settings; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const { settings } = loadSettings({
+    env: { MYAPI_DATABASE__DSN: `pglite:${join(dir, 'pgdata')}` },
+    cwd: '/nonexistent',
+  });
+  return {
+    settings,
+    remove() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 export interface TestDatabase {
