@@ -383,8 +383,8 @@ async function main() {
   const jsonFile = path.join(tmp, 'harness.json');
   const logsDir = path.join(tmp, 'logs');
 
-  const serve = `exec npx --no-install myapi serve${options.workers ? ` --workers ${options.workers}` : ''}`;
-  const myapiCommand = `npx --no-install myapi migrate && MYAPI_PORT=$PORT MYAPI_PASSWORDS__UPGRADE_LEGACY=false ${serve}`;
+  const serve = `exec bin/myapi serve${options.workers ? ` --workers ${options.workers}` : ''}`;
+  const myapiCommand = `bin/myapi migrate && MYAPI_PORT=$PORT MYAPI_PASSWORDS__UPGRADE_LEGACY=false ${serve}`;
   const args = [
     '--rounds',
     String(options.rounds),
