@@ -13,6 +13,9 @@ const CREDENTIAL_PARAMETERS = new Set([
   'code',
 ]);
 
+/** Every credential name contains one of these; `%` for a name sent percent-encoded. */
+const MIGHT_NAME_A_CREDENTIAL = /token|password|secret|code|%/i;
+
 function parameterName(raw: string): string {
   try {
     return decodeURIComponent(raw.replaceAll('+', ' ')).toLowerCase();
@@ -28,7 +31,8 @@ function parameterName(raw: string): string {
 export function redactUrl(url: unknown): unknown {
   if (typeof url !== 'string') return url;
   const start = url.indexOf('?');
-  if (start === -1) return url;
+  // Most queries name no credential: one scan, and the URL is logged as it is.
+  if (start === -1 || !MIGHT_NAME_A_CREDENTIAL.test(url.slice(start))) return url;
   const query = url
     .slice(start + 1)
     .split('&')
