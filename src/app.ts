@@ -71,19 +71,15 @@ export function accountOptions(settings: Settings): AccountOptions {
   };
 }
 
-/** Fastify's trustProxy from MYAPI_TRUST_PROXY: which X-Forwarded-For hops give request.ip. */
-function trustProxy(
-  value: string,
-): boolean | string[] | ((address: string, hop: number) => boolean) {
-  if (value === 'true' || value === 'false') return value === 'true';
-  if (/^[0-9]+$/.test(value)) {
-    const hops = Number(value);
-    return (_address, hop) => hop < hops;
-  }
-  return value
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '');
+/**
+ * Fastify's trustProxy from MYAPI_TRUST_PROXY (validated by config.ts): true, false, or the proxies'
+ * addresses/CIDRs. request.ip is then the nearest X-Forwarded-For hop not sent by a trusted proxy;
+ * a peer that is not a trusted proxy is the client, whatever headers it sends.
+ */
+function trustProxy(value: string): boolean | string[] {
+  const trimmed = value.trim();
+  if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
+  return trimmed.split(',').map((part) => part.trim());
 }
 
 export async function buildApp(options: AppOptions) {

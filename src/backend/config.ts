@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Type, type Static } from 'typebox';
@@ -8,6 +9,9 @@ import { DEFAULT_DSN, DEFAULT_TOKEN_EXPIRE_MINUTES } from '../const.js';
 const PREFIX = 'MYAPI_';
 const NESTING = '__';
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const TRUST_PROXY_FORMS =
+  'false, true, or comma-separated proxy addresses/CIDRs (loopback, linklocal and uniquelocal name ranges)';
 
 /** Each setting with the sentence shown when its value is wrong, so an operator knows what to write. */
 const SETTINGS = {
@@ -86,8 +90,8 @@ const SETTINGS = {
   ),
   trust_proxy: Type.String({
     default: 'false',
-    pattern: '^(true|false|[0-9]{1,2}|[0-9A-Fa-f:.,/ ]+)$',
-    description: 'false, true, a number of proxy hops, or comma-separated proxy addresses/CIDRs',
+    minLength: 1,
+    description: TRUST_PROXY_FORMS,
   }),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
@@ -196,6 +200,40 @@ function tokenKeyProblems(settings: Settings, names: Map<string, string>): strin
   return bytes >= 32 ? [] : [`${name}: must be at least 32 bytes long (got ${bytes})`];
 }
 
+const TRUST_PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** An address, a CIDR or one of proxy-addr's named ranges: what Fastify's trustProxy string takes. */
+function isProxyAddress(part: string): boolean {
+  if (TRUST_PROXY_RANGES.has(part)) return true;
+  const [address = '', prefix, ...rest] = part.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^[0-9]{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * MYAPI_TRUST_PROXY as Fastify reads it. A hop count is refused: it trusts whatever address the
+ * nearest peer claims, so a client that reaches the server directly could pick its own address
+ * with X-Forwarded-For (and leave the per-address login throttle); Fastify 5.12 ignores it.
+ */
+function trustProxyProblems(settings: Settings, names: Map<string, string>): string[] {
+  const value = settings.trust_proxy.trim();
+  const name = variableName('trust_proxy', names);
+  if (value === 'true' || value === 'false') return [];
+  if (/^[0-9]+$/.test(value)) {
+    return [
+      `${name}: a number of proxy hops (${value}) is not supported, since a client that reaches the ` +
+        'server directly could then choose its own address; give the addresses or CIDRs of the ' +
+        'proxies (for example 10.0.0.0/8,loopback), or true when only proxies can reach the server',
+    ];
+  }
+  const bad = value.split(',').filter((part) => !isProxyAddress(part.trim()));
+  return bad.length === 0
+    ? []
+    : [`${name}: must be ${TRUST_PROXY_FORMS} (not an address: ${JSON.stringify(bad.join(','))})`];
+}
+
 /**
  * Reads MYAPI_* settings from the environment and ./.env (the environment wins), case-insensitively,
  * with `__` for nesting, and validates them. Throws ConfigError listing every bad variable.
@@ -227,7 +265,10 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
   if (problems.size > 0) throw new ConfigError([...problems.values()]);
 
   const settings = candidate as Settings;
-  const keyProblems = tokenKeyProblems(settings, names);
+  const keyProblems = [
+    ...tokenKeyProblems(settings, names),
+    ...trustProxyProblems(settings, names),
+  ];
   if (keyProblems.length > 0) throw new ConfigError(keyProblems);
   return { settings, unknown };
 }

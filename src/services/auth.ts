@@ -62,16 +62,19 @@ export class AuthService extends AppService {
     this.hasher.refuseWhenFull();
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
     if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
-    try {
-      await this.users.setPassword(principal.userId, change.next, {
-        current: change.current,
-        enforcePolicy: true,
-      });
-    } catch (error) {
-      if (error instanceof WrongPasswordError) await this.throttle.failed(decision.attempt);
-      throw error;
-    }
-    await this.throttle.succeeded(decision.attempt);
+    const verdict = await this.throttle.settle(decision.attempt, async () => {
+      try {
+        await this.users.setPassword(principal.userId, change.next, {
+          current: change.current,
+          enforcePolicy: true,
+        });
+        return { ok: true, wrong: undefined };
+      } catch (error) {
+        if (error instanceof WrongPasswordError) return { ok: false, wrong: error };
+        throw error;
+      }
+    });
+    if (verdict.wrong !== undefined) throw verdict.wrong;
   }
 
   private async passwordGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
@@ -84,19 +87,16 @@ export class AuthService extends AppService {
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
     if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
-    const { attempt } = decision;
-    const user = await this.users.findForLogin(username);
-    if (user === undefined) {
-      await this.hasher.verifyNothing(password);
-      await this.throttle.failed(attempt);
-      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
-    }
-    const { ok, needsRehash } = await this.hasher.verify(user.hashed_password, password);
-    if (!ok) {
-      await this.throttle.failed(attempt);
-      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
-    }
-    await this.throttle.succeeded(attempt);
+    // The throttle counts the verdict, or takes the attempt back when the check itself fails.
+    const { user, ok, needsRehash } = await this.throttle.settle(decision.attempt, async () => {
+      const found = await this.users.findForLogin(username);
+      if (found === undefined) {
+        await this.hasher.verifyNothing(password);
+        return { user: found, ok: false, needsRehash: false };
+      }
+      return { user: found, ...(await this.hasher.verify(found.hashed_password, password)) };
+    });
+    if (user === undefined || !ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
     // Only after the right password: a disabled account is no secret from its owner.
     if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
     const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));

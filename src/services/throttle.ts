@@ -1,8 +1,12 @@
+// The brute-force throttle of password checks: counters shared through the database, taken before hashing.
 import { createHash } from 'node:crypto';
-import { and, eq, inArray, sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../backend/database.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Executor } from '../backend/database.js';
 import { loginFailures } from '../models/login_failures.js';
-import { AppCRUD, AppService, type ServiceContext } from './base.js';
+import { AppService, type ServiceContext } from './base.js';
+import { LoginFailureCRUD, type FailureCounter } from './login_failures.js';
+
+export { LoginFailureCRUD };
 
 /**
  * The brute-force throttle of POST /token. Three counters per attempt, all in PostgreSQL so every
@@ -13,10 +17,15 @@ import { AppCRUD, AppService, type ServiceContext } from './base.js';
  *   spread over many addresses are slowed without ever locking the real user out;
  * - the address, for any account: many free failures (offices behind one NAT), then a delay.
  *
- * A counter that already holds a failure counts the next attempt before the password is checked
- * (`begin`), undone when it was right (`succeeded`), so once guessing has started a burst of
- * parallel guesses cannot slip past the check. A clean counter counts only a real failure
- * (`failed`): a client logging in many times at once with the right password is never refused.
+ * Every attempt takes its place on each counter before the password is checked (`begin`), in one
+ * transaction holding the counters' rows: a counter that holds failures counts it as one up front
+ * (undone when the password was right), a clean counter reserves it (`pending`, turned into a
+ * failure when it was wrong). A counter lets an attempt in only while its failures plus the
+ * attempts in flight stay under its free failures (or, once blocked and the block has passed, one
+ * at a time), so however many guesses arrive at once, across processes, at most that many
+ * passwords are checked. An attempt that finds the counter full of attempts in flight waits for
+ * them (polling, bounded) rather than being refused: a client logging in many times at once with
+ * the right password is never refused, since each success frees its place.
  *
  * A pair that logged in successfully is remembered for KNOWN_PAIR_DAYS and is exempt from the
  * account's block: guesses spread over many addresses slow the account for strangers, but the
@@ -38,13 +47,14 @@ export interface ThrottleOptions {
   resetAfterSeconds?: number;
 }
 
-/** The counters of one attempt, and which of them `begin` already counted. */
+/** The counters of one attempt: which counted it up front, which hold a reservation for it. */
 export interface LoginAttempt {
   readonly known: string;
   readonly pair: string;
   readonly account: string;
   readonly address: string;
   readonly counted: readonly string[];
+  readonly reserved: readonly string[];
 }
 
 export type ThrottleDecision =
@@ -65,138 +75,12 @@ const PRUNE_INTERVAL_MS = 60_000;
 const PRUNE_BATCH = 1000;
 /** 2^30 s is far past any cap: keeps the power finite however many failures pile up. */
 const MAX_EXPONENT = 30;
-
-/** One counter as `begin` found it, after its row was locked. */
-export interface FailureCounter {
-  key: string;
-  /** Failures within the reset window (0 when the last one is older). */
-  failures: number;
-  /** Whole seconds until the counter's block ends, rounded up; 0 when not blocked. */
-  waitSeconds: number;
-}
-
-/** What `begin` writes back for one counter. */
-export interface FailureCount {
-  key: string;
-  failures: number;
-  /** Blocks the counter for this many seconds from now; 0 leaves it unblocked. */
-  delaySeconds: number;
-}
-
-export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
-  /**
-   * Locks the counters of these keys until the transaction ends, creating missing ones at zero,
-   * and returns them as of their latest committed version. INSERT .. ON CONFLICT DO UPDATE locks
-   * each row it meets (waiting for a transaction that holds it, and then reading that
-   * transaction's result, not this statement's snapshot). Rows are taken in key order, the order
-   * every throttle transaction uses, so two of them never wait on each other in a cycle.
-   * Times are clock_timestamp(), the database's clock when the row is in hand: now() is when the
-   * transaction began, before any wait for the lock, and would make waits look longer.
-   */
-  async lockCounters(
-    keys: readonly string[],
-    resetAfterSeconds: number,
-    tx: Executor,
-  ): Promise<FailureCounter[]> {
-    const sorted = [...keys].sort();
-    const f = loginFailures;
-    return tx
-      .insert(f)
-      .values(
-        sorted.map((key) => ({
-          key,
-          failures: 0,
-          last_failed_at: sql`clock_timestamp()`,
-          blocked_until: sql`clock_timestamp()`,
-        })),
-      )
-      .onConflictDoUpdate({ target: f.key, set: { key: sql`excluded.key` } })
-      .returning({
-        key: f.key,
-        failures: sql<number>`(case when ${f.last_failed_at} < clock_timestamp() - make_interval(secs => ${resetAfterSeconds}::double precision) then 0 else ${f.failures} end)::integer`,
-        waitSeconds: sql<number>`greatest(0, ceil(extract(epoch from ${f.blocked_until} - clock_timestamp())))::integer`,
-      });
-  }
-
-  /** Writes new counts on counters this transaction has locked; a delay blocks from now. */
-  async recordFailures(counts: readonly FailureCount[], tx: Executor): Promise<void> {
-    if (counts.length === 0) return;
-    const rows = sql.join(
-      counts.map((c) => sql`(${c.key}::text, ${c.failures}::integer, ${c.delaySeconds}::integer)`),
-      sql`, `,
-    );
-    await tx.execute(sql`
-      update ${loginFailures} as f set
-        failures = v.failures,
-        last_failed_at = clock_timestamp(),
-        blocked_until = case when v.delay > 0
-          then greatest(f.blocked_until, clock_timestamp() + make_interval(secs => v.delay))
-          else f.blocked_until end
-      from (values ${rows}) as v(key, failures, delay)
-      where f.key = v.key`);
-  }
-
-  /**
-   * A right password: the pair's counter goes, and the account's and the address's lose the
-   * failure `begin` counted up front. Their blocks stay (see LoginThrottle.succeeded). The rows
-   * are locked in key order first, as `lockCounters` does, so this never deadlocks with it.
-   */
-  async undoFailure(pairKey: string, otherKeys: readonly string[], tx: Executor): Promise<void> {
-    const f = loginFailures;
-    await tx
-      .select({ key: f.key })
-      .from(f)
-      .where(inArray(f.key, [pairKey, ...otherKeys]))
-      .orderBy(f.key)
-      .for('update');
-    await tx.delete(f).where(eq(f.key, pairKey));
-    if (otherKeys.length === 0) return;
-    await tx
-      .update(f)
-      .set({ failures: sql`greatest(${f.failures} - 1, 0)` })
-      .where(inArray(f.key, [...otherKeys]));
-  }
-
-  /**
-   * Marks a pair as known until `days` from now. The row lives in the same table under its own
-   * key kind: `blocked_until` is when the mark expires (prune keeps rows until then).
-   */
-  async markKnown(key: string, days: number, tx?: Executor): Promise<void> {
-    const until = sql`now() + make_interval(days => ${days})`;
-    await this.on(tx)
-      .insert(loginFailures)
-      .values({ key, failures: 0, last_failed_at: sql`now()`, blocked_until: until })
-      .onConflictDoUpdate({ target: loginFailures.key, set: { blocked_until: until } });
-  }
-
-  async isKnown(key: string, tx?: Executor): Promise<boolean> {
-    const rows = await this.on(tx)
-      .select({ key: loginFailures.key })
-      .from(loginFailures)
-      .where(and(eq(loginFailures.key, key), sql`${loginFailures.blocked_until} > now()`));
-    return rows.length > 0;
-  }
-
-  /**
-   * Deletes up to `limit` counters whose last failure is older than the reset window and that
-   * are not blocked: they would count from zero anyway. SKIP LOCKED: never waits for a login, and
-   * two processes pruning at once take different rows. Returns how many went.
-   */
-  async prune(resetAfterSeconds: number, limit: number, tx?: Executor): Promise<number> {
-    const f = loginFailures;
-    const rows = await queryRows<{ key: string }>(
-      this.on(tx),
-      sql`delete from ${f} where ${f.key} in (
-            select ${f.key} from ${f}
-            where ${f.last_failed_at} < now() - make_interval(secs => ${resetAfterSeconds}::double precision)
-              and ${f.blocked_until} <= now()
-            limit ${limit}
-            for update skip locked)
-          returning ${f.key}`,
-    );
-    return rows.length;
-  }
-}
+/** A reservation outlives any password check; it only ends early for a process that died mid-check. */
+const LEASE_SECONDS = 60;
+/** How long an attempt waits for the attempts in flight before it is told to retry, and how often it looks. */
+const MAX_WAIT_MS = 5000;
+const FIRST_PAUSE_MS = 20;
+const MAX_PAUSE_MS = 200;
 
 function counterKey(kind: 'pair' | 'account' | 'address' | 'known', value: string): string {
   return createHash('sha256').update(`${kind}:${value}`).digest('hex');
@@ -218,6 +102,9 @@ export function delayAfter(rule: ThrottleRule, failures: number): number {
   const exponent = Math.min(failures - rule.freeFailures, MAX_EXPONENT);
   return Math.min(rule.maxDelaySeconds, 2 ** exponent);
 }
+
+/** What one look at the counters decided: `busy` means wait for the attempts in flight. */
+type Step = ThrottleDecision | { allowed: 'busy' };
 
 export class LoginThrottle extends AppService {
   private readonly crud: LoginFailureCRUD;
@@ -252,53 +139,104 @@ export class LoginThrottle extends AppService {
 
   /**
    * Before checking a password: refused while one of the three counters is blocked (nothing is
-   * counted then; a known pair ignores the account's block), otherwise allowed, and counted
-   * already on every counter that holds failures. `account` is the normalised (trimmed,
-   * lowercased) username as given, whether or not such a user exists.
+   * counted then; a known pair ignores the account's block), otherwise the attempt takes its place
+   * on every counter, waiting while a counter is full of attempts in flight. `account` is the
+   * normalised (trimmed, lowercased) username as given, whether or not such a user exists.
    */
   async begin(account: string, address: string): Promise<ThrottleDecision> {
     const keys = this.keys(account, address);
-    const ruleOf = this.ruleOf(keys);
     const known = await this.crud.isKnown(keys.known);
-    const decision = await this.transaction(async (tx): Promise<ThrottleDecision> => {
-      const counters = await this.crud.lockCounters([...ruleOf.keys()], this.resetAfterSeconds, tx);
-      const binding = counters.filter((c) => !(known && c.key === keys.account));
-      const wait = Math.max(0, ...binding.map((c) => c.waitSeconds));
-      if (wait > 0) return { allowed: false, retryAfterSeconds: Math.max(1, wait) };
-      const suspicious = counters.filter((c) => c.failures > 0);
-      await this.crud.recordFailures(this.counts(suspicious, ruleOf), tx);
-      const counted = suspicious.map((c) => c.key);
-      return { allowed: true, attempt: { ...keys, counted } };
-    });
-    await this.pruneNowAndThen();
-    return decision;
+    const deadline = performance.now() + MAX_WAIT_MS;
+    let pause = FIRST_PAUSE_MS;
+    for (;;) {
+      const step = await this.transaction((tx) => this.take(keys, known, tx));
+      if (step.allowed !== 'busy') {
+        await this.pruneNowAndThen();
+        return step;
+      }
+      // Still full when the wait is over: the attempts in flight are slow, so come back later.
+      if (performance.now() + pause > deadline) return { allowed: false, retryAfterSeconds: 1 };
+      // Jittered, so a burst's waiters do not all look again in the same instant.
+      await sleep(pause * (0.5 + Math.random()));
+      pause = Math.min(pause * 2, MAX_PAUSE_MS);
+    }
   }
 
-  /** The password was wrong (or the user unknown): count it where `begin` did not. */
+  /** One look at the counters, all of them locked: refuse, wait, or take the attempt's places. */
+  private async take(
+    keys: ReturnType<LoginThrottle['keys']>,
+    known: boolean,
+    tx: Executor,
+  ): Promise<Step> {
+    const ruleOf = this.ruleOf(keys);
+    const counters = await this.crud.lockCounters([...ruleOf.keys()], this.resetAfterSeconds, tx);
+    const binding = counters.filter((c) => !(known && c.key === keys.account));
+    const wait = Math.max(0, ...binding.map((c) => c.waitSeconds));
+    if (wait > 0) return { allowed: false, retryAfterSeconds: Math.max(1, wait) };
+    const full = binding.some((c) => {
+      const { freeFailures } = ruleOf.get(c.key) ?? this.rules.pair;
+      // Past its free failures a counter whose block has passed lets one attempt through.
+      return c.failures >= freeFailures ? c.pending > 0 : c.failures + c.pending >= freeFailures;
+    });
+    if (full) return { allowed: 'busy' };
+    const suspicious = counters.filter((c) => c.failures > 0);
+    const clean = counters.filter((c) => c.failures === 0).map((c) => c.key);
+    await this.crud.recordFailures(this.counts(suspicious, ruleOf), tx);
+    await this.crud.reserve(clean, LEASE_SECONDS, tx);
+    return {
+      allowed: true,
+      attempt: { ...keys, counted: suspicious.map((c) => c.key), reserved: clean },
+    };
+  }
+
+  /**
+   * Runs the password check of an allowed attempt and reports its verdict: `failed` when `ok` is
+   * false, `succeeded` when true, and when the check throws, the attempt gives its places back.
+   */
+  async settle<T extends { ok: boolean }>(
+    attempt: LoginAttempt,
+    check: () => Promise<T>,
+  ): Promise<T> {
+    let verdict: T;
+    try {
+      verdict = await check();
+    } catch (error) {
+      await this.abandon(attempt);
+      throw error;
+    }
+    await (verdict.ok ? this.succeeded(attempt) : this.failed(attempt));
+    return verdict;
+  }
+
+  /** The password was wrong (or the user unknown): each reservation becomes a failure. */
   async failed(attempt: LoginAttempt): Promise<void> {
-    const keys = [attempt.pair, attempt.account, attempt.address].filter(
-      (key) => !attempt.counted.includes(key),
-    );
-    if (keys.length === 0) return;
+    if (attempt.reserved.length === 0) return;
     const ruleOf = this.ruleOf(attempt);
     await this.transaction(async (tx) => {
-      const counters = await this.crud.lockCounters(keys, this.resetAfterSeconds, tx);
+      const counters = await this.crud.lockCounters(attempt.reserved, this.resetAfterSeconds, tx);
       await this.crud.recordFailures(this.counts(counters, ruleOf), tx);
+      await this.crud.release(attempt.reserved, tx);
     });
   }
 
   /**
-   * The password was right: the pair starts clean and is known from now on, and the account
-   * and address counters lose the failure `begin` counted. A block that counting set on the
-   * account or address stays: undoing it could lift a block another attempt earned meanwhile,
-   * it is bounded by the rule's max delay, and it holds back other clients, not this one.
+   * The password was right: the pair starts clean and is known from now on, the account and
+   * address counters lose the failure `begin` counted, and the reservations end. A block that
+   * counting set on the account or address stays: undoing it could lift a block another attempt
+   * earned meanwhile, it is bounded by the rule's max delay, and it holds back other clients.
    */
   async succeeded(attempt: LoginAttempt): Promise<void> {
     const undo = [attempt.account, attempt.address].filter((key) => attempt.counted.includes(key));
     await this.transaction(async (tx) => {
-      await this.crud.undoFailure(attempt.pair, undo, tx);
+      await this.crud.settleSuccess(attempt.pair, undo, attempt.reserved, tx);
       await this.crud.markKnown(attempt.known, KNOWN_PAIR_DAYS, tx);
     });
+  }
+
+  /** The check never reached a verdict (the database or the hasher failed): no failure to count. */
+  async abandon(attempt: LoginAttempt): Promise<void> {
+    if (attempt.reserved.length === 0) return;
+    await this.transaction((tx) => this.crud.release(attempt.reserved, tx));
   }
 
   private ruleOf(keys: { pair: string; account: string; address: string }) {

@@ -1,0 +1,2 @@
+ALTER TABLE "myapi"."login_failures" ADD COLUMN "pending" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+ALTER TABLE "myapi"."login_failures" ADD COLUMN "pending_until" timestamp with time zone DEFAULT now() NOT NULL;

@@ -1,0 +1,179 @@
+// The SQL of the login throttle's counters (services/throttle.ts holds the rules).
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { queryRows, type Executor } from '../backend/database.js';
+import { loginFailures } from '../models/login_failures.js';
+import { AppCRUD } from './base.js';
+
+/** One counter as `begin` found it, after its row was locked. */
+export interface FailureCounter {
+  key: string;
+  /** Failures within the reset window (0 when the last one is older). */
+  failures: number;
+  /** Attempts whose password is being checked (0 once their lease has passed). */
+  pending: number;
+  /** Whole seconds until the counter's block ends, rounded up; 0 when not blocked. */
+  waitSeconds: number;
+}
+
+/** What `begin` writes back for one counter. */
+export interface FailureCount {
+  key: string;
+  failures: number;
+  /** Blocks the counter for this many seconds from now; 0 leaves it unblocked. */
+  delaySeconds: number;
+}
+
+export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
+  /**
+   * Locks the counters of these keys until the transaction ends, creating missing ones at zero,
+   * and returns them as of their latest committed version. INSERT .. ON CONFLICT DO UPDATE locks
+   * each row it meets (waiting for a transaction that holds it, and then reading that
+   * transaction's result, not this statement's snapshot). Rows are taken in key order, the order
+   * every throttle transaction uses, so two of them never wait on each other in a cycle.
+   * Times are clock_timestamp(), the database's clock when the row is in hand: now() is when the
+   * transaction began, before any wait for the lock, and would make waits look longer.
+   */
+  async lockCounters(
+    keys: readonly string[],
+    resetAfterSeconds: number,
+    tx: Executor,
+  ): Promise<FailureCounter[]> {
+    const sorted = [...keys].sort();
+    const f = loginFailures;
+    return tx
+      .insert(f)
+      .values(
+        sorted.map((key) => ({
+          key,
+          failures: 0,
+          last_failed_at: sql`clock_timestamp()`,
+          blocked_until: sql`clock_timestamp()`,
+        })),
+      )
+      .onConflictDoUpdate({ target: f.key, set: { key: sql`excluded.key` } })
+      .returning({
+        key: f.key,
+        failures: sql<number>`(case when ${f.last_failed_at} < clock_timestamp() - make_interval(secs => ${resetAfterSeconds}::double precision) then 0 else ${f.failures} end)::integer`,
+        pending: sql<number>`(case when ${f.pending_until} > clock_timestamp() then ${f.pending} else 0 end)::integer`,
+        waitSeconds: sql<number>`greatest(0, ceil(extract(epoch from ${f.blocked_until} - clock_timestamp())))::integer`,
+      });
+  }
+
+  /** Writes new counts on counters this transaction has locked; a delay blocks from now. */
+  async recordFailures(counts: readonly FailureCount[], tx: Executor): Promise<void> {
+    if (counts.length === 0) return;
+    const rows = sql.join(
+      counts.map((c) => sql`(${c.key}::text, ${c.failures}::integer, ${c.delaySeconds}::integer)`),
+      sql`, `,
+    );
+    await tx.execute(sql`
+      update ${loginFailures} as f set
+        failures = v.failures,
+        last_failed_at = clock_timestamp(),
+        blocked_until = case when v.delay > 0
+          then greatest(f.blocked_until, clock_timestamp() + make_interval(secs => v.delay))
+          else f.blocked_until end
+      from (values ${rows}) as v(key, failures, delay)
+      where f.key = v.key`);
+  }
+
+  /** One more attempt in flight on each of these locked counters, held for `leaseSeconds`. */
+  async reserve(keys: readonly string[], leaseSeconds: number, tx: Executor): Promise<void> {
+    if (keys.length === 0) return;
+    const f = loginFailures;
+    await tx
+      .update(f)
+      .set({
+        pending: sql`(case when ${f.pending_until} > clock_timestamp() then ${f.pending} else 0 end) + 1`,
+        pending_until: sql`clock_timestamp() + make_interval(secs => ${leaseSeconds})`,
+      })
+      .where(inArray(f.key, [...keys]));
+  }
+
+  /** One attempt fewer in flight on each of these counters, never below zero. */
+  async release(keys: readonly string[], tx: Executor): Promise<void> {
+    if (keys.length === 0) return;
+    const f = loginFailures;
+    await tx
+      .update(f)
+      .set({ pending: sql`greatest(${f.pending} - 1, 0)` })
+      .where(inArray(f.key, [...keys]));
+  }
+
+  /**
+   * A right password: the pair's counter starts clean (the row goes unless other attempts are in
+   * flight on it), the account's and the address's lose the failure counted up front (`undo`),
+   * and this attempt's reservations end (`release`). The rows are locked in key order first, as
+   * `lockCounters` does, so this never deadlocks with it.
+   */
+  async settleSuccess(
+    pairKey: string,
+    undo: readonly string[],
+    release: readonly string[],
+    tx: Executor,
+  ): Promise<void> {
+    const f = loginFailures;
+    await tx
+      .select({ key: f.key })
+      .from(f)
+      .where(inArray(f.key, [pairKey, ...undo, ...release]))
+      .orderBy(f.key)
+      .for('update');
+    await this.release(release, tx);
+    await tx
+      .delete(f)
+      .where(
+        and(eq(f.key, pairKey), sql`(${f.pending} = 0 or ${f.pending_until} <= clock_timestamp())`),
+      );
+    await tx
+      .update(f)
+      .set({ failures: 0, blocked_until: sql`clock_timestamp()` })
+      .where(eq(f.key, pairKey));
+    if (undo.length === 0) return;
+    await tx
+      .update(f)
+      .set({ failures: sql`greatest(${f.failures} - 1, 0)` })
+      .where(inArray(f.key, [...undo]));
+  }
+
+  /**
+   * Marks a pair as known until `days` from now. The row lives in the same table under its own
+   * key kind: `blocked_until` is when the mark expires (prune keeps rows until then).
+   */
+  async markKnown(key: string, days: number, tx?: Executor): Promise<void> {
+    const until = sql`now() + make_interval(days => ${days})`;
+    await this.on(tx)
+      .insert(loginFailures)
+      .values({ key, failures: 0, last_failed_at: sql`now()`, blocked_until: until })
+      .onConflictDoUpdate({ target: loginFailures.key, set: { blocked_until: until } });
+  }
+
+  async isKnown(key: string, tx?: Executor): Promise<boolean> {
+    const rows = await this.on(tx)
+      .select({ key: loginFailures.key })
+      .from(loginFailures)
+      .where(and(eq(loginFailures.key, key), sql`${loginFailures.blocked_until} > now()`));
+    return rows.length > 0;
+  }
+
+  /**
+   * Deletes up to `limit` counters whose last failure is older than the reset window and that
+   * are neither blocked nor checking a password: they would count from zero anyway. SKIP LOCKED:
+   * never waits for a login, and two processes pruning at once take different rows.
+   */
+  async prune(resetAfterSeconds: number, limit: number, tx?: Executor): Promise<number> {
+    const f = loginFailures;
+    const rows = await queryRows<{ key: string }>(
+      this.on(tx),
+      sql`delete from ${f} where ${f.key} in (
+            select ${f.key} from ${f}
+            where ${f.last_failed_at} < now() - make_interval(secs => ${resetAfterSeconds}::double precision)
+              and ${f.blocked_until} <= now()
+              and (${f.pending} = 0 or ${f.pending_until} <= now())
+            limit ${limit}
+            for update skip locked)
+          returning ${f.key}`,
+    );
+    return rows.length;
+  }
+}
