@@ -225,7 +225,7 @@ for (const kind of databaseKinds()) {
         for (const [method, operation] of Object.entries(item)) {
           operations += 1;
           const statuses = Object.keys(operation.responses);
-          const expected = ['400', '408', '414', '431', '503'];
+          const expected = ['400', '408', '414', '422', '431', '503'];
           if (method !== 'get') expected.push('413', '415');
           for (const status of expected) {
             assert.ok(statuses.includes(status), `${method} ${path} documents ${status}`);

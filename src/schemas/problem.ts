@@ -70,12 +70,13 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /**
  * The errors any operation can answer before or besides its own logic: malformed HTTP (400),
- * a slow client (408), a long path parameter (414), headers too large (431), the database lost
+ * a slow client (408), a long path parameter (414), an unknown query parameter (422), headers
+ * too large (431), the database lost
  * or the server stopping (503), and for operations with a body, 413 and 415.
  */
 export function sharedProblemResponses(method: string): Record<number, ProblemResponse> {
   const statuses = BODY_METHODS.has(method)
-    ? [400, 408, 413, 414, 415, 431, 503]
-    : [400, 408, 414, 431, 503];
+    ? [400, 408, 413, 414, 415, 422, 431, 503]
+    : [400, 408, 414, 422, 431, 503];
   return problemResponses(...statuses);
 }
