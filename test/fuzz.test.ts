@@ -156,7 +156,7 @@ for (const kind of databaseKinds()) {
         if (broken !== undefined) {
           failures.push(
             `${request.method} ${path.slice(0, 300)} (${request.auth}) ${JSON.stringify(request.headers).slice(0, 200)} ` +
-              `body=${JSON.stringify(request.body)?.slice(0, 300)} -> ` +
+              `body=${String(request.body).slice(0, 300)} -> ` +
               `${answer.status} ${answer.body.slice(0, 300)}: ${broken}`,
           );
         }

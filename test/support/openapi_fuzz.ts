@@ -35,7 +35,13 @@ export interface Operation {
 }
 
 export interface OpenApi {
-  paths: Record<string, Record<string, Omit<Operation, 'method' | 'path' | 'body'>>>;
+  paths: Record<
+    string,
+    Record<
+      string,
+      Omit<Operation, 'method' | 'path' | 'body' | 'parameters'> & { parameters?: Parameter[] }
+    >
+  >;
   components: { schemas: Record<string, JsonSchema> };
 }
 
@@ -250,9 +256,9 @@ const cursor = fc.oneof(
 const ifMatch = fc.constantFrom('*', '"abc"', 'W/"abc"', '', '"', 'garbage', '"a", "b"', '*, "x"');
 
 function encodeForm(record: Record<string, unknown>): string {
-  return new URLSearchParams(
-    Object.entries(record).map(([name, value]) => [name, asText(value)]),
-  ).toString();
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(record)) form.append(name, asText(value));
+  return form.toString();
 }
 
 /** One request to `operation`: its parameters, body, content type and credentials, fuzzed. */
@@ -311,7 +317,7 @@ export function requestOf(operation: Operation): fc.Arbitrary<FuzzRequest> {
       values: fc.tuple(...values),
       body: bodyArb,
       extraQuery,
-      auth: fc.constantFrom('admin', 'user', 'junk', 'none') as fc.Arbitrary<FuzzRequest['auth']>,
+      auth: fc.constantFrom<FuzzRequest['auth'][]>('admin', 'user', 'junk', 'none'),
       junk: fc.constantFrom(...JUNK_TOKENS),
     })
     .map(({ values: given, body: sent, extraQuery: extra, auth, junk }) => {
