@@ -113,6 +113,15 @@ for (const kind of databaseKinds()) {
       }
     });
 
+    it('refuses a cursor whose title holds a NUL with 422 naming the cursor', async () => {
+      const cursor = Buffer.from(JSON.stringify(['title', 'asc', 'a\u0000', 1])).toString(
+        'base64url',
+      );
+      const { status, body } = await problem('GET', `/movies?sort=title&cursor=${cursor}`);
+      assert.equal(status, 422, JSON.stringify(body));
+      assert.equal(body.errors?.[0]?.field, 'querystring.cursor');
+    });
+
     it('answers a NUL at the token endpoints with invalid_request, as RFC 6749 says', async () => {
       const forms: [string, Record<string, string>, string][] = [
         ['/token', { username: 'a\u0000b@myapi.com', password: 'x' }, 'username'],
