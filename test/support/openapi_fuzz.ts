@@ -327,8 +327,10 @@ export function requestOf(operation: Operation): fc.Arbitrary<FuzzRequest> {
         fc.constantFrom<FuzzRequest['auth'][]>('junk', 'none'),
       ),
       junk: fc.constantFrom(...JUNK_TOKENS),
+      // Headers beyond Node's limit: 431, and the keep-alive connection must end cleanly.
+      padding: rarely(fc.constant('x'.repeat(20_000)), 150),
     })
-    .map(({ values: given, body: sent, extraQuery: extra, auth, junk }) => {
+    .map(({ values: given, body: sent, extraQuery: extra, auth, junk, padding }) => {
       let path = operation.path;
       const query = new URLSearchParams();
       const headers: Record<string, string> = {};
@@ -345,6 +347,7 @@ export function requestOf(operation: Operation): fc.Arbitrary<FuzzRequest> {
       if (extra !== null) query.append(extra[0], extra[1]);
       if (sent !== undefined) headers['content-type'] = sent.type;
       if (auth === 'junk') headers.authorization = junk;
+      if (padding !== null) headers['x-padding'] = padding;
       const search = query.toString();
       return {
         method: operation.method,
