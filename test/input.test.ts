@@ -250,10 +250,13 @@ for (const kind of databaseKinds()) {
       assert.ok(operations >= 15, `${operations} operations`);
     });
 
-    it('answers a path parameter that is too long with a 414 problem', async () => {
+    it('answers a path parameter that is too long (414) or badly encoded (400) with a problem', async () => {
       const { status, body } = await problem('GET', `/movies/${'1'.repeat(200)}`);
       assert.equal(status, 414);
       assert.equal(body.detail, 'A path parameter is too long');
+      const badUrl = await problem('GET', '/movies/%E0%A4%A');
+      assert.equal(badUrl.status, 400);
+      assert.equal(badUrl.body.detail, 'The URL is malformed (bad percent-encoding)');
     });
 
     it('answers malformed JSON, a body too large and an unknown media type as problems', async () => {
