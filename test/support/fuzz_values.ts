@@ -63,7 +63,8 @@ export function valid(schema: JsonSchema): fc.Arbitrary<unknown> {
   if (schema.examples !== undefined && schema.examples.length > 0) {
     picks.push(fc.constantFrom(...schema.examples));
   }
-  if (schema.enum !== undefined) picks.push(fc.constantFrom(...schema.enum));
+  // An enumeration's values are its only valid ones.
+  if (schema.enum !== undefined) return fc.constantFrom(...schema.enum);
   if (schema.anyOf !== undefined) picks.push(fc.oneof(...schema.anyOf.map(valid)));
   const min = schema.minimum ?? -1000;
   const max = schema.maximum ?? 100_000;

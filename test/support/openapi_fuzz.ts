@@ -1,6 +1,15 @@
 // Requests generated from the served OpenAPI document: valid, boundary and malformed values.
 import fc from 'fast-check';
-import { asText, field, objectOf, rarely, segment, text, type JsonSchema } from './fuzz_values.js';
+import {
+  asText,
+  field,
+  objectOf,
+  rarely,
+  segment,
+  text,
+  valid,
+  type JsonSchema,
+} from './fuzz_values.js';
 
 export type { JsonSchema } from './fuzz_values.js';
 
@@ -90,22 +99,53 @@ const RAW_BODIES = [
   '{"__proto__":{"x":1}}',
 ];
 
-/** Cursors: made-up base64url JSON arrays shaped like ours, with odd values, and junk. */
+/**
+ * Cursors: positions shaped like ours, with odd values, made for the request's own sort and
+ * order most of the time (so they get past the check that they belong to it), and junk.
+ */
+interface CursorPosition {
+  madeFor: [string, string] | null;
+  value: unknown;
+  movieId: unknown;
+}
 const cursor = fc.oneof(
-  fc
-    .tuple(
-      // Mostly the default order and the title sort, whose string value reaches SQL.
-      fc.oneof(
-        { arbitrary: fc.constantFrom('movie_id', 'title'), weight: 4 },
-        fc.constantFrom('released', 'rating', 'x'),
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      madeFor: rarely(
+        fc.tuple(fc.constantFrom('movie_id', 'title', 'rating', 'x'), fc.constantFrom('asc', 'x')),
+        4,
       ),
-      fc.oneof({ arbitrary: fc.constant('asc'), weight: 4 }, fc.constantFrom('desc', 'x')),
-      fc.oneof(fc.constantFrom('\u0000', 'a\u0000', 1e308, -1, 'Zz', null), fc.integer()),
-      fc.oneof(fc.integer({ min: -1, max: 2 ** 31 }), fc.constant('1')),
-    )
-    .map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url')),
+      value: fc.oneof(
+        // NUL in a title: PostgreSQL's text cannot hold it, so a cursor must not carry it to SQL.
+        { arbitrary: fc.constantFrom('\u0000', 'a\u0000'), weight: 3 },
+        fc.constantFrom('Zz', 1e308, -1, null),
+        fc.integer(),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+      ),
+      movieId: fc.oneof(
+        { arbitrary: fc.integer({ min: 0, max: 200 }), weight: 4 },
+        fc.integer({ min: -1, max: 2 ** 31 }),
+        fc.constant('1'),
+      ),
+    }),
+  },
   fc.constantFrom('abc', '====', '!', 'W10', 'bnVsbA'),
 );
+
+function isPosition(value: unknown): value is CursorPosition {
+  return typeof value === 'object' && value !== null && 'madeFor' in value;
+}
+
+/** The cursor for `position`, made for the sort and order of `query` unless it says otherwise. */
+function encodeCursor(position: CursorPosition, query: URLSearchParams): string {
+  const [sort, order] = position.madeFor ?? [
+    query.get('sort') ?? 'movie_id',
+    query.get('order') ?? 'asc',
+  ];
+  const parts = [sort, order, position.value, position.movieId];
+  return Buffer.from(JSON.stringify(parts)).toString('base64url');
+}
 
 const ifMatch = fc.constantFrom('*', '"abc"', 'W/"abc"', '', '"', 'garbage', '"a", "b"', '*, "x"');
 
@@ -115,8 +155,19 @@ function encodeForm(record: Record<string, unknown>): string {
   return form.toString();
 }
 
-/** One request to `operation`: its parameters, body, content type and credentials, fuzzed. */
+/**
+ * One request to `operation`: its parameters, body, content type and credentials, fuzzed. Half
+ * of them have only valid values, so they reach the services and the database; the other half
+ * have some values broken.
+ */
 export function requestOf(operation: Operation): fc.Arbitrary<FuzzRequest> {
+  return fc.oneof(requestWith(operation, valid), requestWith(operation, field));
+}
+
+function requestWith(
+  operation: Operation,
+  field: (schema: JsonSchema) => fc.Arbitrary<unknown>,
+): fc.Arbitrary<FuzzRequest> {
   const values = operation.parameters.map((parameter) =>
     fc
       .option(
@@ -188,11 +239,18 @@ export function requestOf(operation: Operation): fc.Arbitrary<FuzzRequest> {
         if (parameter.in === 'path') {
           const text = value === undefined ? '' : asText(value);
           path = path.replace(`{${parameter.name}}`, segment(text));
-        } else if (value !== undefined && parameter.in === 'query') {
+        } else if (value !== undefined && parameter.in === 'query' && !isPosition(value)) {
           query.append(parameter.name, asText(value));
-        } else if (value !== undefined && /^[\t\x20-\x7e]*$/.test(asText(value))) {
+        } else if (
+          value !== undefined &&
+          parameter.in === 'header' &&
+          /^[\t\x20-\x7e]*$/.test(asText(value))
+        ) {
           headers[parameter.name] = asText(value);
         }
+      }
+      for (const [parameter, value] of given) {
+        if (isPosition(value)) query.append(parameter.name, encodeCursor(value, query));
       }
       if (extra !== null) query.append(extra[0], extra[1]);
       if (sent !== undefined) headers['content-type'] = sent.type;
