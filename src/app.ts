@@ -9,7 +9,6 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { Database } from './backend/database.js';
-import { isDatabaseUnavailable } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
 import {
@@ -21,8 +20,14 @@ import {
   TOKEN_URL,
   Tags,
 } from './const.js';
-import { errorHandler, notFoundHandler, ServiceUnavailableError } from './exc.js';
+import {
+  clientErrorHandler,
+  documentSharedErrors,
+  errorHandler,
+  notFoundHandler,
+} from './routers/errors.js';
 import { routers } from './routers/index.js';
+import { useStrictValidation } from './routers/validation.js';
 import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
@@ -90,18 +95,14 @@ export async function buildApp(options: AppOptions) {
     // Behind a proxy every client has the proxy's address; the login throttle needs the real one.
     trustProxy: trustProxy(settings.trust_proxy),
     logController: new AccessLog(),
-    // Unknown body fields are refused (422), never silently dropped: Fastify removes them by default.
-    ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    // Errors of Node's HTTP parser and of Fastify's router answer as problem documents too.
+    clientErrorHandler,
+    frameworkErrors: errorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  app.setErrorHandler((error, request, reply) => {
-    // A lost database is the server's state, not a bug: 503 and a hint to retry.
-    const mapped = isDatabaseUnavailable(error)
-      ? new ServiceUnavailableError('Database unavailable', error)
-      : error;
-    errorHandler(mapped, request, reply);
-  });
+  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  app.addHook('onRoute', documentSharedErrors);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
@@ -111,6 +112,7 @@ export async function buildApp(options: AppOptions) {
   app.addSchema(MovieSchema);
   app.addSchema(TokenSchema);
   app.addSchema(UserSchema);
+  useStrictValidation(app);
 
   await app.register(formbody);
   await app.register(swagger, {

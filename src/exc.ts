@@ -1,8 +1,8 @@
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+// The errors services raise, each with its HTTP status; routers/errors.ts turns them into answers.
 
 /**
  * Errors a service may raise. Each knows its HTTP status, so routers never translate them, and the
- * one error handler below turns every error into an RFC 9457 problem document.
+ * one error handler (routers/errors.ts) turns every error into an RFC 9457 problem document.
  */
 export class AppError extends Error {
   readonly status: number;
@@ -145,127 +145,9 @@ export interface FieldError {
   message: string;
 }
 
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
-
-const STATUS_TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  412: 'Precondition Failed',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  428: 'Precondition Required',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-function titleFor(status: number): string {
-  return STATUS_TITLES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
-}
-
-/** The first stack frame of our own code: where the error was raised, as the tutorial logs it. */
-function raisedAt(error: Error): string | undefined {
-  const frame = error.stack
-    ?.split('\n')
-    .slice(1)
-    .find((line) => !line.includes('node_modules') && !line.includes('node:'));
-  return frame?.trim().replace(/^at /, '');
-}
-
 /** The innermost error of a `cause` chain: Drizzle and our own errors wrap the driver's. */
 export function rootCause(error: unknown): unknown {
   let inner = error;
   while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
   return inner;
-}
-
-/** The innermost cause's message, on one line: what actually went wrong underneath. */
-function causeOf(error: Error): string | undefined {
-  const inner = rootCause(error);
-  return inner === error || !(inner instanceof Error)
-    ? undefined
-    : inner.message.replace(/\s+/g, ' ').trim();
-}
-
-function validationErrors(error: FastifyError): FieldError[] {
-  return (error.validation ?? []).map((issue) => {
-    const path = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    const params = issue.params as { missingProperty?: unknown; additionalProperty?: unknown };
-    // Name the field that is missing, or the unknown one that was sent (a typo, usually).
-    const named = params.missingProperty ?? params.additionalProperty;
-    const field = [error.validationContext, path, typeof named === 'string' ? named : '']
-      .filter((part) => part !== undefined && part !== '')
-      .join('.');
-    return { field, message: issue.message ?? 'is invalid' };
-  });
-}
-
-function isFastifyError(error: unknown): error is FastifyError {
-  return error instanceof Error && 'code' in error;
-}
-
-/** Turns any error into a problem document and logs it exactly once, with its cause. */
-export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
-  let status = 500;
-  let detail = 'Internal server error';
-  let headers: Record<string, string> = {};
-  let extra: Record<string, unknown> = {};
-
-  if (error instanceof AppError) {
-    ({ status, headers, extra } = error);
-    detail = error.message;
-  } else if (isFastifyError(error) && error.validation) {
-    status = 422;
-    const errors = validationErrors(error);
-    detail = `Invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`;
-    extra = { errors };
-  } else if (
-    isFastifyError(error) &&
-    typeof error.statusCode === 'number' &&
-    error.statusCode >= 400 &&
-    error.statusCode < 500
-  ) {
-    // Fastify's own client errors (bad JSON, unsupported media type, body too large) are safe to show.
-    status = error.statusCode;
-    detail = error.message;
-  }
-
-  const where = error instanceof Error ? raisedAt(error) : undefined;
-  const cause = error instanceof Error ? causeOf(error) : undefined;
-  if (error instanceof AppError && error.alert !== undefined) {
-    request.log.warn({ status, detail, ...error.alert.fields }, error.alert.message);
-  } else if (!(error instanceof AppError) && status >= 500) {
-    // A bug: the whole error with its stack, once.
-    request.log.error({ err: error }, 'request failed');
-  } else if (status >= 500) {
-    // An expected condition (database down, overload): one line, no stack, and it can be
-    // thousands a second under the very load it protects against.
-    request.log.warn({ status, detail, cause }, 'request refused');
-  } else {
-    request.log.info({ status, detail, where, cause }, 'request rejected');
-  }
-
-  void reply
-    .code(status)
-    .headers(headers)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send({ type: 'about:blank', title: titleFor(status), status, detail, ...extra });
-}
-
-/** Unknown routes answer with the same problem shape as every other error. */
-export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): void {
-  void reply
-    .code(404)
-    .type(PROBLEM_CONTENT_TYPE)
-    .send({
-      type: 'about:blank',
-      title: titleFor(404),
-      status: 404,
-      detail: `Route ${request.method} ${request.url.split('?')[0] ?? ''} not found`,
-    });
 }

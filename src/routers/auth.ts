@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { REVOKE_URL, TOKEN_URL, Tags } from '../const.js';
 import { OAuthError } from '../exc.js';
 import { RevokeRequestSchema, TokenRequestSchema, TokenSchema } from '../schemas/auth.js';
-import { problemResponses } from '../schemas/problem.js';
+import { OAUTH_BAD_REQUEST, problemResponse, problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 
 const FORM = ['application/x-www-form-urlencoded'];
@@ -35,7 +35,8 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         body: TokenRequestSchema,
         response: {
           200: { ...TokenSchema, description: 'An access token and its refresh token' },
-          ...problemResponses(400, 401, 429, 503),
+          400: problemResponse(400, OAUTH_BAD_REQUEST),
+          ...problemResponses(401, 429, 503),
         },
       },
     },
@@ -67,7 +68,8 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
             maxLength: 0,
             description: 'Revoked, or nothing to revoke (no body)',
           },
-          ...problemResponses(400, 503),
+          400: problemResponse(400, OAUTH_BAD_REQUEST),
+          ...problemResponses(503),
         },
       },
     },

@@ -25,17 +25,21 @@ export const ProblemSchema = Type.Object(
 export type Problem = Static<typeof ProblemSchema>;
 
 const DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (OAuth2 `invalid_request`, `invalid_grant`, `invalid_scope` or `unsupported_grant_type`)',
+  400: 'Malformed request: a body that does not parse as its content type, or malformed HTTP',
   401: 'Missing, malformed, expired, revoked or forged credentials (`WWW-Authenticate: Bearer`)',
   403: 'The token lacks a scope the route needs (`insufficient_scope`; `scope` names them)',
   404: 'No such resource',
+  408: 'The request was not received in time (the connection closes)',
   409: 'Conflicts with an existing resource',
   412: 'The `If-Match` ETag is stale: the resource changed since it was read (the current `ETag` is sent)',
-  413: 'The request body is too large',
+  413: 'The request body is too large (the connection closes)',
+  414: 'A path parameter is too long',
+  415: 'The body has a content type this operation does not take',
   422: 'Invalid parameters; `errors` lists the failing fields',
   428: 'The write needs an `If-Match` header (the `ETag` from a read, or `*`)',
   429: 'Too many failed logins (`slow_down`); retry after `Retry-After` seconds',
-  503: 'The database cannot be reached, or too many logins at once; retry after `Retry-After` seconds',
+  431: 'The request line and headers are too large (the connection closes)',
+  503: 'The database cannot be reached, the server is stopping, or too many logins at once; retry after `Retry-After` seconds',
 };
 
 interface ProblemResponse {
@@ -43,15 +47,36 @@ interface ProblemResponse {
   content: { 'application/problem+json': { schema: { $ref: 'Problem' } } };
 }
 
+/** The token endpoint's 400: RFC 6749 section 5.2's error codes. */
+export const OAUTH_BAD_REQUEST =
+  'Malformed request (OAuth2 `invalid_request`, `invalid_grant`, `invalid_scope` or ' +
+  '`unsupported_grant_type`), or a body that does not parse';
+
+/** One error response for a route's OpenAPI description, with its meaning. */
+export function problemResponse(status: number, description = DESCRIPTIONS[status] ?? 'Error') {
+  return {
+    description,
+    content: { 'application/problem+json': { schema: { $ref: 'Problem' as const } } },
+  } satisfies ProblemResponse;
+}
+
 /** Error responses for a route's OpenAPI description, by status, each with its meaning. */
 export function problemResponses(...statuses: number[]): Record<number, ProblemResponse> {
-  return Object.fromEntries(
-    statuses.map((status) => [
-      status,
-      {
-        description: DESCRIPTIONS[status] ?? 'Error',
-        content: { 'application/problem+json': { schema: { $ref: 'Problem' as const } } },
-      },
-    ]),
-  );
+  return Object.fromEntries(statuses.map((status) => [status, problemResponse(status)]));
+}
+
+/** Methods whose requests Fastify reads a body of: they can also get 413 and 415. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/**
+ * The errors any operation can answer before or besides its own logic: malformed HTTP (400),
+ * a slow client (408), a long path parameter (414), an unknown query parameter (422), headers
+ * too large (431), the database lost
+ * or the server stopping (503), and for operations with a body, 413 and 415.
+ */
+export function sharedProblemResponses(method: string): Record<number, ProblemResponse> {
+  const statuses = BODY_METHODS.has(method)
+    ? [400, 408, 413, 414, 415, 422, 431, 503]
+    : [400, 408, 414, 422, 431, 503];
+  return problemResponses(...statuses);
 }

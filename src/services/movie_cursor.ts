@@ -50,7 +50,8 @@ export function decodeCursor(cursor: string, sort: MovieSortKey, order: SortOrde
   if (!isId(movieId)) throw invalid('bad position');
   const valueFits =
     sort === 'title'
-      ? typeof value === 'string' && value.length <= 2000
+      ? // PostgreSQL text cannot hold NUL: such a title was never stored, nor put in a cursor.
+        typeof value === 'string' && value.length <= 2000 && !value.includes('\u0000')
       : sort === 'rating'
         ? typeof value === 'number' && Number.isFinite(value) && value >= -100 && value <= 100
         : Number.isInteger(value) && Math.abs(value as number) <= MAX_ID;
