@@ -2,15 +2,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createServices } from '../src/services/index.js';
 import {
   CsvError,
-  CsvParser,
   checkHeader,
   csvLine,
+  csvRecords,
   movieFromRecord,
   type CsvRecord,
-} from '../src/services/movie_csv.js';
-import { MovieService } from '../src/services/movies.js';
+  type MovieService,
+} from '../src/services/movies/index.js';
 import {
   createServerDatabase,
   createTestDatabase,
@@ -23,18 +24,23 @@ import { CREATE_USER_ARGS, login, runCli, startServer, tempDir } from './support
 
 const HEADER = 'movie_id,title,released,rating\n';
 
+async function* chunksOf(text: string, size: number): AsyncGenerator<string> {
+  for (let i = 0; i < text.length; i += size) {
+    await Promise.resolve();
+    yield text.slice(i, i + size);
+  }
+}
+
 /** Every record of `text`, fed in chunks of `size` characters (to cross chunk boundaries). */
-function parse(text: string, size = 3): CsvRecord[] {
-  const parser = new CsvParser();
+async function parse(text: string, size = 3): Promise<CsvRecord[]> {
   const records: CsvRecord[] = [];
-  for (let i = 0; i < text.length; i += size) records.push(...parser.push(text.slice(i, i + size)));
-  records.push(...parser.end());
+  for await (const record of csvRecords(chunksOf(text, size))) records.push(record);
   return records;
 }
 
-function csvFailure(work: () => unknown): CsvError {
+async function csvFailure(work: () => unknown): Promise<CsvError> {
   try {
-    work();
+    await work();
   } catch (error) {
     assert.ok(error instanceof CsvError, String(error));
     return error;
@@ -74,16 +80,18 @@ describe('movies CSV dialect', () => {
     );
   });
 
-  it('reads back exactly what it writes, whatever the chunk boundaries', () => {
+  it('reads back exactly what it writes, whatever the chunk boundaries', async () => {
     for (const size of [1, 2, 7, 1000]) {
-      const records = parse(TRICKY_CSV, size);
+      const records = await parse(TRICKY_CSV, size);
       checkHeader(records[0]);
       assert.deepEqual(records.slice(1).map(movieFromRecord), TRICKY, `chunks of ${size}`);
     }
   });
 
-  it('numbers records by the line they start on, CRLF and a BOM accepted', () => {
-    const records = parse('\uFEFFmovie_id,title,released,rating\r\n1,"a\nb",2000,1\r\n2,c,2000,1');
+  it('numbers records by the line they start on, CRLF and a BOM accepted', async () => {
+    const records = await parse(
+      '\uFEFFmovie_id,title,released,rating\r\n1,"a\nb",2000,1\r\n2,c,2000,1',
+    );
     assert.deepEqual(
       records.map((r) => [r.line, r.fields]),
       [
@@ -94,22 +102,24 @@ describe('movies CSV dialect', () => {
     );
   });
 
-  it('names the line and the reason of malformed text', () => {
+  it('names the line and the reason of malformed text', async () => {
     const cases: [string, number, RegExp][] = [
       [`${HEADER}1,"never closed,2000,1\n2,x,2000,1\n`, 2, /quoted field is never closed/],
       [`${HEADER}1,a"b,2000,1\n`, 2, /quote inside an unquoted field/],
       [`${HEADER}1,"a"b,2000,1\n`, 2, /unexpected "b" after a closing quote/],
-      [`${HEADER}1,a,2000,1\rx`, 2, /carriage return/],
+      // A lone CR is data (csv-parse ends records at LF or CRLF only): here it spoils the rating.
+      [`${HEADER}1,a,2000,1\rx`, 2, /rating must be 0\.0 to 9\.9 .*\(got "1\\rx"\)/],
+      [`${HEADER}1,"a\nb",2000,1\n2,"x"y,2000,1\n`, 4, /unexpected "y" after a closing quote/],
     ];
     for (const [text, line, reason] of cases) {
-      const error = csvFailure(() => parse(text));
+      const error = await csvFailure(async () => (await parse(text)).slice(1).map(movieFromRecord));
       assert.equal(error.line, line, text);
       assert.match(error.message, reason);
       assert.match(error.message, new RegExp(`^line ${line}: `));
     }
   });
 
-  it('refuses rows the columns cannot hold, naming the line', () => {
+  it('refuses rows the columns cannot hold, naming the line', async () => {
     const cases: [string, RegExp][] = [
       ['1,a,2000,10.0', /rating must be 0\.0 to 9\.9/],
       ['1,a,2000,10', /rating/],
@@ -130,34 +140,32 @@ describe('movies CSV dialect', () => {
       ['1,a,2000', /expected 4 fields .* found 3/],
       ['1,a,b,2000,1', /expected 4 fields/],
       ['', /expected 4 fields .* found 1/],
+      ['1,a\u0000b,2000,1', /title must not contain a NUL character/],
+      ['1,"\u0000",2000,1', /title must not contain a NUL character/],
+      ['\u00001,a,2000,1', /movie_id must be a whole number .*\\u0000/],
+      ['1,a,2000\u0000,1', /released must be a year .*\\u0000/],
+      ['1,a,2000,1\u0000', /rating must be .*\\u0000/],
     ];
     for (const [row, reason] of cases) {
-      const records = parse(`${HEADER}2,ok,2000,1\n${row}\n`, 4096);
-      const error = csvFailure(() => records.slice(1).map(movieFromRecord));
+      const records = await parse(`${HEADER}2,ok,2000,1\n${row}\n`, 4096);
+      const error = await csvFailure(() => records.slice(1).map(movieFromRecord));
       assert.equal(error.line, 3, row.slice(0, 40));
       assert.match(error.message, reason, row.slice(0, 40));
     }
-    const edges = parse(`${HEADER}2147483647,${'é'.repeat(500)},1888,0\n1,a,2100,9.9\n`);
+    const edges = await parse(`${HEADER}2147483647,${'é'.repeat(500)},1888,0\n1,a,2100,9.9\n`);
     assert.equal(edges.slice(1).map(movieFromRecord).length, 2);
   });
 
-  it('requires the header, exactly', () => {
+  it('requires the header, exactly', async () => {
     for (const text of ['', 'id,title,released,rating\n', 'movie_id,title,rating,released\n']) {
-      const records = parse(text);
-      const error = csvFailure(() => {
+      const records = await parse(text);
+      const error = await csvFailure(() => {
         checkHeader(records[0]);
       });
       assert.equal(error.line, 1);
     }
   });
 });
-
-async function* chunksOf(text: string, size: number): AsyncGenerator<string> {
-  for (let i = 0; i < text.length; i += size) {
-    await Promise.resolve();
-    yield text.slice(i, i + size);
-  }
-}
 
 /** The service behind the commands, in process on both databases (the commands are below). */
 for (const kind of databaseKinds()) {
@@ -169,7 +177,7 @@ for (const kind of databaseKinds()) {
     const fresh = async () => {
       const t = await createTestDatabase(kind);
       opened.push(t);
-      return new MovieService(t.database);
+      return createServices(t.database).movies;
     };
     const exportOf = async (service: MovieService, pageSize?: number) => {
       let text = '';
@@ -393,7 +401,7 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
       assert.ok(progress.length >= 2, proc.show());
       assert.match(progress[progress.length - 1] ?? '', /\(100%\)$/);
       const text = await exported();
-      assert.equal(parse(text, 65_536).length - 1, TRICKY.length + 25_000);
+      assert.equal((await parse(text, 65_536)).length - 1, TRICKY.length + 25_000);
     });
   });
 }
@@ -417,7 +425,7 @@ describe('import-movies and export-movies beside a running embedded server', () 
       assert.match(refused.proc.stderr, /line 3: rating/);
       const exported = await runCli(['export-movies'], cwd);
       assert.equal(exported.exit.code, 0, exported.proc.show());
-      const records = parse(exported.proc.stdout, 65_536).slice(1).map(movieFromRecord);
+      const records = (await parse(exported.proc.stdout, 65_536)).slice(1).map(movieFromRecord);
       assert.deepEqual(
         records.filter((m) => m.movie_id > 500),
         TRICKY.map((m) => ({ ...m, movie_id: m.movie_id + 500 })),
