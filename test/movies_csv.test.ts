@@ -244,6 +244,21 @@ for (const kind of databaseKinds()) {
       assert.equal(empty.line, 1);
       assert.equal(await exportOf(service), TRICKY_CSV);
     });
+
+    it('a NUL character in a field is refused with its line and field, before the database', async () => {
+      const service = await fresh();
+      await service.importCsv(chunksOf(TRICKY_CSV, 4096));
+      const cases: [string, RegExp][] = [
+        ['100,Fine,2000,1\n101,"Nul\u0000title",2000,1\n', /^line 3: title must not contain a NUL/],
+        ['100,Nul\u0000,2000,1\n', /^line 2: title must not contain a NUL/],
+        ['100,Fine,2000\u0000,1\n', /^line 2: released must be a year/],
+      ];
+      for (const [rows, reason] of cases) {
+        const error = await importFailure(service.importCsv(chunksOf(`${HEADER}${rows}`, 7)));
+        assert.match(error.message, reason);
+      }
+      assert.equal(await exportOf(service), TRICKY_CSV);
+    });
   });
 }
 
@@ -343,6 +358,13 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
         await failure('import-movies', file('header.csv', 'id,name\n1,a\n')),
         /line 1: the header must be/,
       );
+      assert.match(
+        await failure(
+          'import-movies',
+          file('nul.csv', `${HEADER}1,ok,2000,1\n2,a\u0000b,2000,1\n`),
+        ),
+        /nul\.csv line 3: title must not contain a NUL character; nothing was imported$/,
+      );
       assert.equal(await exported(), HEADER);
     });
 
@@ -423,6 +445,13 @@ describe('import-movies and export-movies beside a running embedded server', () 
       const refused = await runCli(['import-movies', bad], cwd);
       assert.equal(refused.exit.code, 1, refused.proc.show());
       assert.match(refused.proc.stderr, /line 3: rating/);
+      writeFileSync(bad, `${HEADER}902,"x\u0000",2000,1\n`);
+      const nul = await runCli(['import-movies', bad], cwd);
+      assert.equal(nul.exit.code, 1, nul.proc.show());
+      assert.match(
+        nul.proc.stderr,
+        /^myapi: error: .*line 2: title must not contain a NUL character/,
+      );
       const exported = await runCli(['export-movies'], cwd);
       assert.equal(exported.exit.code, 0, exported.proc.show());
       const records = (await parse(exported.proc.stdout, 65_536)).slice(1).map(movieFromRecord);
