@@ -29,6 +29,8 @@ const PACKAGE_VERSION = (
   }
 ).version;
 const STACK_FRAME = '    at ';
+// eslint-disable-next-line no-control-regex
+const TERMINAL_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 /** A safety net, not a timing: an embedded first start (WASM, initdb, migrations) is slow under load. */
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -247,7 +249,9 @@ describe('myapi CLI', { concurrency: true }, () => {
           const pending = [...answers];
           child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
             output += chunk;
-            if (/password: $/i.test(output.trimStart()) && pending.length > 0) {
+            // The prompt comes with readline's cursor moves around it (terminal escapes).
+            const shown = output.replace(TERMINAL_ESCAPE, '');
+            if (/password: $/i.test(shown.trimStart()) && pending.length > 0) {
               child.stdin.write(`${pending.shift() ?? ''}\r`);
             }
           });
