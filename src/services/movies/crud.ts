@@ -71,9 +71,8 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     // /movies/new in (released, movie_id) order: movies_released_page_idx yields the rows in that
     // order from the first year on and checks the rating inside the index, so one plan suits
     // every value and a page stops early. In movie_id order no plan did: walking the ids costs
-    // ten times more than sorting the few matches of a narrow filter, and sorting costs far more
-    // than walking for a broad one at a million rows, so the statement had to be planned per
-    // call (~40 us of PostgreSQL CPU each).
+    // far more than sorting the few matches of a narrow filter, and sorting far more than walking
+    // for a broad one, so the statement had to be planned per call.
     releasedSince: this.preparedRows('movies_released_since', movieColumns, (fields) =>
       this.db
         .select(fields)
