@@ -246,13 +246,15 @@ describe('myapi CLI', { concurrency: true }, () => {
             env: cleanEnv(env),
           });
           let output = '';
-          const pending = [...answers];
+          let typed = 0;
           child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
             output += chunk;
-            // The prompt comes with readline's cursor moves around it (terminal escapes).
-            const shown = output.replace(TERMINAL_ESCAPE, '');
-            if (/password: $/i.test(shown.trimStart()) && pending.length > 0) {
-              child.stdin.write(`${pending.shift() ?? ''}\r`);
+            // One answer per prompt shown, typed once: readline draws a prompt in several
+            // writes (cursor moves around it), and each would otherwise look like a new prompt.
+            const prompts = output.replace(TERMINAL_ESCAPE, '').match(/password: /gi)?.length ?? 0;
+            if (prompts > typed && typed < answers.length) {
+              child.stdin.write(`${answers[typed] ?? ''}\r`);
+              typed++;
             }
           });
           const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
