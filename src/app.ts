@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import type { IncomingMessage } from 'node:http';
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
@@ -33,14 +31,8 @@ import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
-import { loadAwareDutyCycle } from './backend/limiter.js';
-import { createServices, type AccountOptions } from './services/index.js';
-
-export const VERSION = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  }
-).version;
+import { accountOptions, createServices } from './services/index.js';
+import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -56,24 +48,6 @@ export interface AppOptions {
 function requestId(request: IncomingMessage): string {
   const given = request.headers['x-request-id'];
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
-
-/** The account settings as the services take them; the CLI builds its account tools with it. */
-export function accountOptions(settings: Settings): AccountOptions {
-  return {
-    refreshExpireDays: settings.refresh_token_expire_days,
-    recheckSeconds: settings.token_recheck_seconds,
-    passwordMinLength: settings.passwords.min_length,
-    passwords: {
-      upgradeLegacy: settings.passwords.upgrade_legacy,
-      // Half the cores (at least one) hash; the rest keep serving reads and the database.
-      concurrency:
-        settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
-      maxQueued: settings.passwords.max_queued,
-      // Hashing yields to the requests this process serves (backend/limiter.ts).
-      dutyCycle: loadAwareDutyCycle(settings.passwords.duty_cycle),
-    },
-  };
 }
 
 /**
@@ -169,10 +143,8 @@ export async function buildApp(options: AppOptions) {
   app.addHook('onClose', () => hashing.close());
   const accounts = accountOptions(settings);
   const services = createServices(database, {
-    tokenKey,
-    tokenExpireMinutes: settings.token_expire_minutes,
-    ...accounts,
-    passwords: { ...accounts.passwords, functions: hashing },
+    accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
+    tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
   });
   for (const router of routers) await app.register(router, { services });
   return app;

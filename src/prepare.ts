@@ -1,5 +1,6 @@
+/** prepareDatabase: makes an opened database ready for the server and the CLI's commands. */
 import type { Logger } from 'pino';
-import { MovieService } from './services/movies.js';
+import { createServices } from './services/index.js';
 import type { Database } from './backend/database.js';
 import { migrate, pendingMigrations } from './backend/database.js';
 
@@ -17,7 +18,10 @@ export class NotMigratedError extends Error {
  * migrated, and given the demo catalogue when it has no movies, without being asked; a server
  * database changes only through `myapi migrate`, and using it unmigrated is refused with a hint.
  */
-export async function prepareDatabase(database: Database, log: Logger): Promise<void> {
+export async function prepareDatabase(
+  database: Database,
+  log: Pick<Logger, 'info'>,
+): Promise<void> {
   if (database.dsn.kind !== 'pglite') {
     const pending = await pendingMigrations(database.db);
     if (pending.length > 0) throw new NotMigratedError(pending);
@@ -25,7 +29,7 @@ export async function prepareDatabase(database: Database, log: Logger): Promise<
   }
   const { applied } = await migrate(database.db);
   if (applied.length > 0) log.info({ applied }, 'applied migrations to the embedded database');
-  const movies = new MovieService(database);
+  const { movies } = createServices(database);
   if (applied.length > 0 && (await movies.isEmpty())) {
     const { inserted } = await movies.seedDemo();
     log.info(`loaded ${inserted} demo movies`);

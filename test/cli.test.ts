@@ -29,6 +29,8 @@ const PACKAGE_VERSION = (
   }
 ).version;
 const STACK_FRAME = '    at ';
+// eslint-disable-next-line no-control-regex
+const TERMINAL_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 /** A safety net, not a timing: an embedded first start (WASM, initdb, migrations) is slow under load. */
 const RUN_TIMEOUT_MS = 120_000;
 
@@ -244,11 +246,15 @@ describe('myapi CLI', { concurrency: true }, () => {
             env: cleanEnv(env),
           });
           let output = '';
-          const pending = [...answers];
+          let typed = 0;
           child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
             output += chunk;
-            if (/password: $/i.test(output.trimStart()) && pending.length > 0) {
-              child.stdin.write(`${pending.shift() ?? ''}\r`);
+            // One answer per prompt shown, typed once: readline draws a prompt in several
+            // writes (cursor moves around it), and each would otherwise look like a new prompt.
+            const prompts = output.replace(TERMINAL_ESCAPE, '').match(/password: /gi)?.length ?? 0;
+            if (prompts > typed && typed < answers.length) {
+              child.stdin.write(`${answers[typed] ?? ''}\r`);
+              typed++;
             }
           });
           const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);

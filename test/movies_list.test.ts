@@ -5,7 +5,7 @@ import { sql } from 'drizzle-orm';
 import { queryRows } from '../src/backend/database.js';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { movies } from '../src/models/movies.js';
-import { MovieService } from '../src/services/movies.js';
+import { createServices } from '../src/services/index.js';
 import { databaseKinds, type TestApp } from './support/databases.js';
 import { tutorialApp, writerAuthorization } from './support/http.js';
 
@@ -258,7 +258,7 @@ for (const kind of databaseKinds()) {
     });
 
     it('counts the total only while it is cheap, and /movies/new defaults to 1000 rows', async () => {
-      await new MovieService(t.database).seedSynthetic(1000);
+      await createServices(t.database).movies.seedSynthetic(1000);
       const first = (await get('/movies?limit=5')).json<Page>();
       assert.equal(first.total, undefined, 'more than 1000 matches: no total');
       assert.equal(first.items.length, 5);

@@ -2,8 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError, loadSettings } from '../src/backend/config.js';
-import { createAccountServices } from '../src/services/index.js';
-import { accountOptions } from '../src/app.js';
+import { accountOptions, createServices } from '../src/services/index.js';
 import { appOn, type AppOnDatabase } from './support/apps.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
 import { form } from './support/http.js';
@@ -50,7 +49,7 @@ for (const kind of databaseKinds()) {
     const newUser = async () => {
       serial += 1;
       const email = `proxied-${serial}@example.com`;
-      await createAccountServices(t.database, accountOptions(t.settings)).users.createUser({
+      await createServices(t.database, { accounts: accountOptions(t.settings) }).users.createUser({
         name: 'proxied',
         email,
         password: 'the right password 123',

@@ -1,9 +1,8 @@
 // Parallel bursts of guesses: the login throttle lets at most its free failures reach the password check.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { accountOptions } from '../src/app.js';
+import { accountOptions, createServices } from '../src/services/index.js';
 import { openDatabase, type Database } from '../src/backend/database.js';
-import { createAccountServices } from '../src/services/index.js';
 import { LoginThrottle, type ThrottleOptions } from '../src/services/throttle.js';
 import { appOn, type AppOnDatabase } from './support/apps.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
@@ -105,11 +104,13 @@ for (const kind of databaseKinds()) {
       const password = 'the right password 123';
       const newUser = async () => {
         const email = `${fresh('burst')}@example.com`;
-        await createAccountServices(t.database, accountOptions(t.settings)).users.createUser({
-          name: 'burst',
-          email,
-          password,
-        });
+        await createServices(t.database, { accounts: accountOptions(t.settings) }).users.createUser(
+          {
+            name: 'burst',
+            email,
+            password,
+          },
+        );
         return email;
       };
       /** POST /token through the apps in turn (two instances on PostgreSQL). */

@@ -1,6 +1,11 @@
+/** Reading a password on the command line: hidden on a terminal, one line from a pipe. */
 import { createInterface } from 'node:readline';
+import { read } from 'read';
 
-/** The first line of a piped stdin (`echo secret | myapi create-user ...`). */
+/**
+ * The first line of a piped stdin (`echo secret | myapi create-user ...`), or '' when it is
+ * empty. Node's readline rather than `read`, whose promise never settles on an empty pipe.
+ */
 export async function readLine(input: NodeJS.ReadStream): Promise<string> {
   const lines = createInterface({ input, terminal: false });
   for await (const line of lines) {
@@ -10,41 +15,11 @@ export async function readLine(input: NodeJS.ReadStream): Promise<string> {
   return '';
 }
 
-/** Asks on the terminal without echoing what is typed. Ctrl-C aborts. */
+/** Asks on the terminal without echoing what is typed (the `read` package); Ctrl-C aborts. */
 export function askHidden(
   question: string,
   input: NodeJS.ReadStream,
   output: NodeJS.WriteStream,
 ): Promise<string> {
-  return new Promise((resolve, reject) => {
-    // Echo goes off before the prompt shows: an answer typed ahead would otherwise be echoed.
-    input.setRawMode(true);
-    output.write(question);
-    let answer = '';
-    input.resume();
-    input.setEncoding('utf8');
-    const finish = (error?: Error) => {
-      input.setRawMode(false);
-      input.pause();
-      input.removeListener('data', onData);
-      output.write('\n');
-      if (error) reject(error);
-      else resolve(answer);
-    };
-    const onData = (chunk: string) => {
-      for (const char of chunk) {
-        if (char === '\r' || char === '\n') {
-          finish();
-          return;
-        }
-        if (char === '\u0003') {
-          finish(new Error('cancelled'));
-          return;
-        }
-        if (char === '\u007f' || char === '\b') answer = answer.slice(0, -1);
-        else if (char >= ' ') answer += char;
-      }
-    };
-    input.on('data', onData);
-  });
+  return read({ prompt: question, silent: true, replace: '', input, output });
 }

@@ -16,8 +16,9 @@ import {
 } from '../schemas/movies.js';
 import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
-import type { TaggedMovie } from '../services/movies.js';
+import type { TaggedMovie } from '../services/movies/index.js';
 import { bearerSecurity, linkNextPage, requireScopes } from './deps.js';
+import { parseIfMatch } from './if_match.js';
 
 const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
 const taggedMovie = {
@@ -187,7 +188,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         await services.movies.replace(
           request.params.movie_id,
           request.body,
-          request.headers['if-match'],
+          parseIfMatch(request.headers['if-match']),
         ),
       ),
   );
@@ -212,7 +213,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         await services.movies.patch(
           request.params.movie_id,
           request.body,
-          request.headers['if-match'],
+          parseIfMatch(request.headers['if-match']),
         ),
       ),
   );
@@ -233,7 +234,10 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      await services.movies.remove(request.params.movie_id, request.headers['if-match']);
+      await services.movies.remove(
+        request.params.movie_id,
+        parseIfMatch(request.headers['if-match']),
+      );
       return reply.code(204).send(null);
     },
   );

@@ -1,3 +1,4 @@
+/** AuthService: the password and refresh grants, logout, and the bearer check of every request. */
 import type { Scope } from '../const.js';
 import { InsufficientScopeError, OAuthError, UnauthorizedError } from '../exc.js';
 import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/auth.js';

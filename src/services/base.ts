@@ -1,3 +1,4 @@
+/** The base classes every service builds on: AppService (rules, transactions) and AppCRUD (queries). */
 import {
   Column,
   fillPlaceholders,
@@ -8,6 +9,7 @@ import {
   type InferSelectModel,
   type SQL,
 } from 'drizzle-orm';
+import DataLoader from 'dataloader';
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
 import {
   queryRows,
@@ -17,7 +19,6 @@ import {
   type Database,
   type Executor,
 } from '../backend/database.js';
-import { batchedLookup } from './batched_lookup.js';
 
 /**
  * What every service is built from: the parts of the database it may use (a Database is one).
@@ -127,8 +128,8 @@ export class AppCRUD<TTable extends PgTable> {
 
   /**
    * A hot read: Drizzle writes the SQL of `query(fields)` once, the driver runs it in array mode,
-   * and a mapper built from `fields` makes the objects. Drizzle's own prepared path spends ~17 us
-   * more per 50-row list on the same query. A field is a column of the table (mapped as Drizzle
+   * and a mapper built from `fields` makes the objects, which costs less per row than Drizzle's
+   * own prepared path on the same query (bench/ has the figures). A field is a column of the table (mapped as Drizzle
    * maps it, so a NUMERIC comes back as a number) or computed SQL (kept as the driver's string).
    *
    * The statement is named: PostgreSQL parses it once per connection and, after five calls, may
@@ -160,9 +161,11 @@ export class AppCRUD<TTable extends PgTable> {
 
   /**
    * A hot lookup by a unique key (`keyField`, one of the columns in `fields`): one row or
-   * undefined. Lookups asked for in the same turn of the event loop share one query
-   * (batched_lookup.ts): `= $1` for a single key, `= any($1)` for up to `maxKeys`. Both are
-   * prepared statements (`name` and `name_any`) with one plan for every value, the key's index.
+   * undefined. Lookups asked for in the same turn of the event loop share one query (DataLoader,
+   * dispatched when the turn's I/O is done): `= $1` for a single key, `= any($1)` for up to
+   * `maxKeys`. Both are prepared statements (`name` and `name_any`) with one plan for every
+   * value, the key's index. Under load a turn hands the server every request that arrived since
+   * the last one, and a key lookup's cost is mostly its round trip, so they share one.
    */
   protected preparedLookup<Fields extends Selection, KeyField extends ColumnsOf<Fields>>(
     name: string,
@@ -170,6 +173,8 @@ export class AppCRUD<TTable extends PgTable> {
     keyField: KeyField,
     maxKeys = 100,
   ): (key: RowOf<Fields>[KeyField]) => Promise<RowOf<Fields> | undefined> {
+    type Key = RowOf<Fields>[KeyField];
+    type Row = RowOf<Fields>;
     const column = fields[keyField];
     if (!is(column, Column)) throw new Error(`${name}: the key ${keyField} is not a column`);
     const where = (condition: SQL) => (selected: Fields) =>
@@ -180,12 +185,26 @@ export class AppCRUD<TTable extends PgTable> {
       fields,
       where(sql`${column} = any(${sql.placeholder('keys')})`),
     );
-    return batchedLookup({
-      one: (key) => one({ key }),
-      many: (keys) => many({ keys }),
-      keyOf: (row) => row[keyField],
-      maxKeys,
-    });
+    // DataLoader's cache only joins the callers of one key within a turn: it is emptied when the
+    // turn's batches go out, so every lookup reads the database after it was asked for.
+    const sameTurn = new Map<Key, Promise<Row | undefined>>();
+    const loader = new DataLoader<Key, Row | undefined>(
+      async (keys) => {
+        const rows = keys.length === 1 ? await one({ key: keys[0] }) : await many({ keys });
+        const byKey = new Map(rows.map((row) => [row[keyField], row]));
+        return keys.map((key) => byKey.get(key));
+      },
+      {
+        maxBatchSize: maxKeys,
+        cacheMap: sameTurn,
+        batchScheduleFn: (dispatch) =>
+          setImmediate(() => {
+            sameTurn.clear();
+            dispatch();
+          }),
+      },
+    );
+    return (key) => loader.load(key);
   }
 
   /**

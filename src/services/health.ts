@@ -1,3 +1,4 @@
+/** HealthService: the readiness probe, which is reaching the database. */
 import type { Database } from '../backend/database.js';
 import { DatabaseUnavailableError } from '../backend/database.js';
 import { ServiceUnavailableError } from '../exc.js';

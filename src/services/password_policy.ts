@@ -1,3 +1,4 @@
+/** PasswordPolicy: the OWASP ASVS password rules the HTTP API enforces and the CLI warns about. */
 import { COMMON_PASSWORDS_TEXT, COMMON_PASSWORDS_TOP } from '../data/common_passwords.js';
 
 /**

@@ -1,3 +1,4 @@
+/** PasswordHasher: argon2id hashing and verification (bcrypt accepted), bounded and queued. */
 import argon2 from 'argon2';
 import {
   HashingClosedError,

@@ -1,3 +1,4 @@
+/** The OAuth2 scopes a role may hold and a token may ask for. */
 import { Scopes, type Scope } from '../const.js';
 import { OAuthError } from '../exc.js';
 

@@ -1,189 +1,19 @@
+/** SessionService: login sessions, refresh-token rotation and the per-request session check. */
 import { randomUUID } from 'node:crypto';
-import { and, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
-import { users } from '../models/users.js';
-import { AppCRUD, AppService, type ServiceContext } from './base.js';
-import { parseScope } from './scopes.js';
+import { AppService, type ServiceContext } from './base.js';
+import {
+  CHANNEL,
+  RefreshTokenCRUD,
+  SessionCRUD,
+  type SessionState,
+  type SessionWithUser,
+} from './session_crud.js';
 import { hashRefreshToken, newRefreshToken } from './tokens.js';
 
-/** What the per-request check needs to know about a session and its user. */
-export interface SessionState {
-  userId: number;
-  /** Revoked, or its user disabled or deleted: no token of it works. */
-  live: boolean;
-  isSuperuser: boolean;
-}
-
-/** A session with the user it belongs to, as a refresh needs it. */
-export interface SessionWithUser {
-  sessionId: string;
-  scopes: readonly Scope[];
-  userId: number;
-  email: string;
-  name: string;
-  isActive: boolean;
-  isSuperuser: boolean;
-  revoked: boolean;
-}
-
-const inSeconds = (seconds: number): SQL => sql`now() + make_interval(secs => ${seconds})`;
-
-export class SessionCRUD extends AppCRUD<typeof authSessions> {
-  async create(
-    session: { sessionId: string; userId: number; scope: string; lifetimeSeconds: number },
-    tx?: Executor,
-  ): Promise<void> {
-    await this.on(tx)
-      .insert(authSessions)
-      .values({
-        session_id: session.sessionId,
-        user_id: session.userId,
-        scope: session.scope,
-        expires_at: inSeconds(session.lifetimeSeconds),
-      });
-  }
-
-  async state(sessionId: string, tx?: Executor): Promise<SessionState | undefined> {
-    const session = await this.withUser(sessionId, tx);
-    if (session === undefined) return undefined;
-    return {
-      userId: session.userId,
-      live: !session.revoked && session.isActive,
-      isSuperuser: session.isSuperuser,
-    };
-  }
-
-  /**
-   * The session and its user. No lock: a revocation racing a refresh leaves the new tokens in a
-   * revoked session, which every later check refuses.
-   */
-  async withUser(sessionId: string, tx?: Executor): Promise<SessionWithUser | undefined> {
-    const [row] = await this.on(tx)
-      .select({
-        sessionId: authSessions.session_id,
-        scope: authSessions.scope,
-        revoked: isNotNull(authSessions.revoked_at).mapWith(Boolean),
-        userId: users.user_id,
-        email: users.email,
-        name: users.name,
-        isActive: users.is_active,
-        isSuperuser: users.is_superuser,
-      })
-      .from(authSessions)
-      .innerJoin(users, eq(users.user_id, authSessions.user_id))
-      .where(eq(authSessions.session_id, sessionId));
-    if (row === undefined) return undefined;
-    const { scope, ...rest } = row;
-    return { ...rest, scopes: parseScope(scope) ?? [] };
-  }
-
-  async extend(sessionId: string, lifetimeSeconds: number, tx?: Executor): Promise<void> {
-    await this.on(tx)
-      .update(authSessions)
-      .set({ expires_at: inSeconds(lifetimeSeconds) })
-      .where(eq(authSessions.session_id, sessionId));
-  }
-
-  /** Revokes one session, or all of a user's; returns the ids that were live until now. */
-  async revoke(
-    target: { sessionId: string } | { userId: number },
-    reason: string,
-    tx?: Executor,
-  ): Promise<string[]> {
-    const which =
-      'sessionId' in target
-        ? eq(authSessions.session_id, target.sessionId)
-        : eq(authSessions.user_id, target.userId);
-    const rows = await this.on(tx)
-      .update(authSessions)
-      .set({ revoked_at: sql`now()`, revoked_reason: reason })
-      .where(and(which, isNull(authSessions.revoked_at)))
-      .returning({ id: authSessions.session_id });
-    return rows.map((row) => row.id);
-  }
-
-  /** Tells every process listening that a login or a user changed; sent when `tx` commits. */
-  async announce(payload: string, tx?: Executor): Promise<void> {
-    await this.on(tx).execute(sql`select pg_notify(${CHANNEL}, ${payload})`);
-  }
-
-  /** Forgets a user's dead sessions (expired, or revoked a day ago) and their refresh tokens. */
-  async prune(userId: number, tx?: Executor): Promise<void> {
-    await this.on(tx)
-      .delete(authSessions)
-      .where(
-        and(
-          eq(authSessions.user_id, userId),
-          or(
-            lt(authSessions.expires_at, sql`now()`),
-            lt(authSessions.revoked_at, sql`now() - interval '1 day'`),
-          ),
-        ),
-      );
-  }
-}
-
-/** Where processes tell each other that logins changed: `s:<session id>` or `u:<user id>`. */
-const CHANNEL = 'myapi_sessions';
-
-export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
-  async create(
-    token: { hash: string; sessionId: string; lifetimeSeconds: number },
-    tx?: Executor,
-  ): Promise<void> {
-    await this.on(tx)
-      .insert(refreshTokens)
-      .values({
-        token_hash: token.hash,
-        session_id: token.sessionId,
-        expires_at: inSeconds(token.lifetimeSeconds),
-      });
-  }
-
-  /**
-   * Marks an unused, unexpired token used and returns its session. The row lock makes this the
-   * single winner when the same token is presented twice at once.
-   */
-  async use(hash: string, tx: Executor): Promise<string | undefined> {
-    const [row] = await tx
-      .update(refreshTokens)
-      .set({ used_at: sql`now()` })
-      .where(
-        and(
-          eq(refreshTokens.token_hash, hash),
-          isNull(refreshTokens.used_at),
-          sql`${refreshTokens.expires_at} > now()`,
-        ),
-      )
-      .returning({ sessionId: refreshTokens.session_id });
-    return row?.sessionId;
-  }
-
-  async find(
-    hash: string,
-    tx?: Executor,
-  ): Promise<{ sessionId: string; used: boolean } | undefined> {
-    const [row] = await this.on(tx)
-      .select({
-        sessionId: refreshTokens.session_id,
-        used: isNotNull(refreshTokens.used_at).mapWith(Boolean),
-      })
-      .from(refreshTokens)
-      .where(eq(refreshTokens.token_hash, hash));
-    return row;
-  }
-
-  async dropExpired(sessionId: string, tx?: Executor): Promise<void> {
-    await this.on(tx)
-      .delete(refreshTokens)
-      .where(
-        and(eq(refreshTokens.session_id, sessionId), sql`${refreshTokens.expires_at} <= now()`),
-      );
-  }
-}
-
+export type { SessionState, SessionWithUser } from './session_crud.js';
 /** What presenting a refresh token came to. */
 export type RefreshOutcome =
   | { kind: 'rotated'; session: SessionWithUser; scopes: readonly Scope[]; refreshToken: string }

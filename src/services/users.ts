@@ -1,3 +1,4 @@
+/** UserService and UserCRUD: user accounts, their rules and their queries. */
 import { and, asc, count, eq, gt, sql } from 'drizzle-orm';
 import { Value } from 'typebox/value';
 import type { Executor } from '../backend/database.js';

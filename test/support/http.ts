@@ -1,9 +1,7 @@
 import type { App } from '../../src/app.js';
-import { MovieService } from '../../src/services/movies.js';
-import { accountOptions } from '../../src/app.js';
 import type { Token } from '../../src/schemas/auth.js';
 import type { UserCreate } from '../../src/schemas/users.js';
-import { createAccountServices } from '../../src/services/index.js';
+import { accountOptions, createServices } from '../../src/services/index.js';
 import { createTestApp, type DatabaseKind, type TestApp } from './databases.js';
 
 export const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
@@ -16,7 +14,7 @@ export const ADMIN = {
 
 /** The account services on a test database, as the CLI builds them. */
 export function accounts(t: TestApp) {
-  return createAccountServices(t.database, accountOptions(t.settings));
+  return createServices(t.database, { accounts: accountOptions(t.settings) });
 }
 
 /** Creates a user through the services, as the CLI does (the policy warns, never refuses). */
@@ -26,7 +24,7 @@ export async function createUser(t: TestApp, user: UserCreate) {
 
 /** Creates the tutorial's user and demo movies through the services, as the CLI does. */
 export async function seedTutorial(t: TestApp): Promise<void> {
-  await new MovieService(t.database).seedDemo();
+  await createServices(t.database).movies.seedDemo();
   await createUser(t, USER);
 }
 

@@ -1,20 +1,14 @@
-import { InvalidInputError } from '../exc.js';
-import type { MovieSortKey, SortOrder } from '../schemas/movies.js';
+/** Keyset pagination cursors for the movie listings: encoding, and checked decoding. */
+import { InvalidInputError } from '../../exc.js';
+import type { MovieSortKey, SortOrder } from '../../schemas/movies.js';
+import type { Position } from './types.js';
 
-/**
- * Keyset pagination cursors: the position after the last movie of a page, as its sort key and
- * its movie_id (the tie-breaker that makes the order total). A page then starts strictly after
+/*
+ * A cursor is the position after the last movie of a page. A page then starts strictly after
  * that position, so rows inserted or deleted between two requests never shift a page: nothing
  * is skipped or repeated, unlike with an offset. The cursor is opaque to clients (base64url
  * JSON) and names its sort and direction, so it cannot be replayed against another order.
  */
-export interface Position {
-  sort: MovieSortKey;
-  order: SortOrder;
-  /** The last movie's value of the sort key (its movie_id when sorting by id). */
-  value: number | string;
-  movieId: number;
-}
 
 const MAX_ID = 2_147_483_647;
 
@@ -33,6 +27,14 @@ function isId(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_ID;
 }
 
+/** Why a title position cannot be one of ours, or undefined when it can. */
+function badTitle(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 2000) return 'bad position';
+  // PostgreSQL text cannot hold U+0000: sent on, it fails as an encoding error.
+  if (value.includes('\u0000')) return 'bad position: the title holds a NUL character';
+  return undefined;
+}
+
 /** The position a cursor names, if it is one we made for this sort and direction. */
 export function decodeCursor(cursor: string, sort: MovieSortKey, order: SortOrder): Position {
   let parsed: unknown;
@@ -48,14 +50,17 @@ export function decodeCursor(cursor: string, sort: MovieSortKey, order: SortOrde
     throw invalid(`made for sort=${String(cursorSort)}&order=${String(cursorOrder)}`);
   }
   if (!isId(movieId)) throw invalid('bad position');
-  const valueFits =
+  const problem =
     sort === 'title'
-      ? // PostgreSQL text cannot hold NUL: such a title was never stored, nor put in a cursor.
-        typeof value === 'string' && value.length <= 2000 && !value.includes('\u0000')
+      ? badTitle(value)
       : sort === 'rating'
         ? typeof value === 'number' && Number.isFinite(value) && value >= -100 && value <= 100
-        : Number.isInteger(value) && Math.abs(value as number) <= MAX_ID;
-  if (!valueFits) throw invalid('bad position');
+          ? undefined
+          : 'bad position'
+        : Number.isInteger(value) && Math.abs(value as number) <= MAX_ID
+          ? undefined
+          : 'bad position';
+  if (problem !== undefined) throw invalid(problem);
   if (sort === 'movie_id' && value !== movieId) throw invalid('bad position');
   return { sort, order, value: value as number | string, movieId };
 }
