@@ -9,7 +9,7 @@ import { DatabaseInUseError } from './backend/embedded.js';
 import { createLogger } from './backend/logging.js';
 import { NotMigratedError, prepareDatabase } from './prepare.js';
 import { askHidden, readLine } from './backend/prompt.js';
-import { DatabaseUnavailableError } from './backend/database.js';
+import { DatabaseUnavailableError, describeUnavailable } from './backend/database.js';
 import { AppError } from './exc.js';
 import { closeOnSignals, startServer } from './server.js';
 import { parseWorkers, superviseWorkers, WorkersError } from './cluster.js';
@@ -41,6 +41,8 @@ function fail(message: string): never {
 
 function report(error: unknown): never {
   if (EXPECTED_ERRORS.some((kind) => error instanceof kind)) fail((error as Error).message);
+  const unavailable = describeUnavailable(error);
+  if (unavailable !== undefined) fail(unavailable);
   fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 

@@ -19,7 +19,12 @@ export type {
 } from './database/types.js';
 export { queryRows } from './database/types.js';
 export { parseDsn, redactDsn } from './database/dsn.js';
-export { DatabaseUnavailableError, isDatabaseUnavailable, sqlState } from './database/errors.js';
+export {
+  DatabaseUnavailableError,
+  describeUnavailable,
+  isDatabaseUnavailable,
+  sqlState,
+} from './database/errors.js';
 export { DatabaseInUseError, resolveTokenKey } from './database/embedded.js';
 export {
   MigrationChangedError,

@@ -62,6 +62,17 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return false;
 }
 
+/**
+ * One line for an operator when an error means the database is unavailable (a command's
+ * connection lost midway comes wrapped by Drizzle in a multi-line "Failed query"), else undefined.
+ */
+export function describeUnavailable(error: unknown): string | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof DatabaseUnavailableError) return e.message;
+  }
+  return isDatabaseUnavailable(error) ? `lost the database: ${describeCause(error)}` : undefined;
+}
+
 /** The SQLSTATE of a driver error, which Drizzle puts on `cause`. */
 export function sqlState(error: unknown): string | undefined {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
