@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { socketDirFor, socketPath } from '../src/backend/database/embedded.js';
 import { TOKEN_KEY } from './support/databases.js';
 
 /**
@@ -83,19 +84,16 @@ class PrivateCluster {
   }
 }
 
-/** Whether a connection other than this one is busy on the database (a command at work). */
-async function busy(dsn: string): Promise<boolean> {
-  const client = new pg.Client(dsn);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: number }>(
-      `select count(*)::int as n from pg_stat_activity
-       where datname = current_database() and pid <> pg_backend_pid() and state <> 'idle'`,
-    );
-    return (rows[0]?.n ?? 0) > 0;
-  } finally {
-    await client.end();
-  }
+const PROGRESS = 'generating movies: ';
+
+/** Besides its progress, the command said one line: the error, with no stack trace. */
+function assertOneLine(stderr: string): void {
+  const lines = stderr
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith(PROGRESS));
+  assert.equal(lines.length, 1, stderr);
+  assert.match(lines[0] ?? '', /^myapi: error: .*(database|connection|terminat)/i);
+  assert.ok(!stderr.includes('    at '), stderr);
 }
 
 describe('a command whose PostgreSQL server dies under it', () => {
@@ -121,17 +119,45 @@ describe('a command whose PostgreSQL server dies under it', () => {
     let stderr = '';
     command.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => command.on('exit', resolve));
-    let working = false;
-    while (!working && command.exitCode === null) {
-      await sleep(50);
-      working = await busy(cluster.dsn);
-    }
-    assert.ok(working, `the command ended before it was stopped: ${stderr}`);
+    // Its progress lines show it at work, midway through the rows.
+    while (!stderr.includes(PROGRESS) && command.exitCode === null) await sleep(50);
+    assert.ok(stderr.includes(PROGRESS), `the command ended before it was stopped: ${stderr}`);
     await cluster.crash();
     const code = await exited;
-    const lines = stderr.split('\n').filter((line) => line.trim() !== '');
-    assert.equal(lines.length, 1, stderr);
-    assert.match(lines[0] ?? '', /^myapi: error: .*(database|connection|terminat)/i);
+    assertOneLine(stderr);
     assert.equal(code, 1, stderr);
+  });
+});
+
+describe("a command whose embedded database's server dies under it", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'myapi-embedded-lost-'));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints one line and exits 1', { timeout: 300_000 }, async () => {
+    // The command reaches the database through the server's socket, as while a server runs.
+    const env = { ...process.env, MYAPI_DATABASE__DSN: `pglite:${join(dir, 'pgdata')}` };
+    const cli = (args: string[]) =>
+      spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: ROOT, env });
+    const server = cli(['serve', '--port', '0']);
+    const serverExited = new Promise((resolve) => server.on('exit', resolve));
+    try {
+      const socket = socketPath(socketDirFor(join(dir, 'pgdata')));
+      while (!existsSync(socket) && server.exitCode === null) await sleep(100);
+      const command = cli(['seed', '--synthetic', '200000']);
+      let stderr = '';
+      command.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const exited = new Promise<number | null>((resolve) => command.on('exit', resolve));
+      while (!stderr.includes(PROGRESS) && command.exitCode === null) await sleep(50);
+      assert.ok(stderr.includes(PROGRESS), `the command ended before it was stopped: ${stderr}`);
+      server.kill('SIGKILL');
+      const code = await exited;
+      assertOneLine(stderr);
+      assert.equal(code, 1, stderr);
+    } finally {
+      server.kill('SIGKILL');
+      await serverExited;
+    }
   });
 });
