@@ -33,6 +33,47 @@ describe('configuration', () => {
     assert.equal(settings.passwords.upgrade_legacy, true);
   });
 
+  it('bounds how long the database may keep a request waiting, by default and when set', () => {
+    const { settings } = loadSettings({ env: {}, cwd: '/nonexistent' });
+    assert.deepEqual(
+      [
+        settings.database.acquire_timeout_ms,
+        settings.database.statement_timeout_ms,
+        settings.database.lock_timeout_ms,
+        settings.database.idle_in_transaction_timeout_ms,
+      ],
+      [1000, 30_000, 2000, 30_000],
+    );
+    const set = loadSettings({
+      env: {
+        MYAPI_DATABASE__ACQUIRE_TIMEOUT_MS: '250',
+        MYAPI_DATABASE__STATEMENT_TIMEOUT_MS: '0',
+        MYAPI_DATABASE__LOCK_TIMEOUT_MS: '500',
+        MYAPI_DATABASE__IDLE_IN_TRANSACTION_TIMEOUT_MS: '60000',
+      },
+      cwd: '/nonexistent',
+    }).settings.database;
+    assert.deepEqual(
+      [
+        set.acquire_timeout_ms,
+        set.statement_timeout_ms,
+        set.lock_timeout_ms,
+        set.idle_in_transaction_timeout_ms,
+      ],
+      [250, 0, 500, 60_000],
+    );
+    assert.deepEqual(
+      problems({
+        MYAPI_DATABASE__ACQUIRE_TIMEOUT_MS: '0',
+        MYAPI_DATABASE__LOCK_TIMEOUT_MS: '-1',
+      }),
+      [
+        'MYAPI_DATABASE__ACQUIRE_TIMEOUT_MS: must be an integer of milliseconds from 1 to 60000 (got 0)',
+        'MYAPI_DATABASE__LOCK_TIMEOUT_MS: must be an integer of milliseconds from 0 (no limit) to 86400000 (got -1)',
+      ],
+    );
+  });
+
   it('reads MYAPI_ variables, nests on __ and ignores case', () => {
     const { settings } = loadSettings({
       env: {

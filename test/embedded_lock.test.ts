@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { acquireLock, DatabaseInUseError, readLockHolder } from '../src/backend/embedded.js';
+import {
+  acquireLock,
+  DatabaseInUseError,
+  readLockHolder,
+} from '../src/backend/database/embedded.js';
 
 describe('the embedded database lock', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'myapi-lock-'));
@@ -36,7 +40,7 @@ describe('the embedded database lock', () => {
   it('is whole from the moment it exists: another process never reads it half written', async () => {
     // Another process takes and releases the lock over and over while this one reads it. A lock
     // created empty and written after could be read in between (and taken for a dead holder's).
-    const module = new URL('../src/backend/embedded.ts', import.meta.url).href;
+    const module = new URL('../src/backend/database/embedded.ts', import.meta.url).href;
     const taker = spawn(
       process.execPath,
       [

@@ -15,8 +15,13 @@ describe("the embedded database's socket", () => {
 
   before(async () => {
     embedded = temporaryEmbedded('myapi-socket-');
-    server = await openDatabase(embedded.settings, { role: 'server', command: 'test server' });
-    tool = await openDatabase(embedded.settings, { role: 'tool', poolMax: 8 });
+    // A burst of 600 waits its turn on PGlite's one session: this is about order, not overload.
+    const settings = {
+      ...embedded.settings,
+      database: { ...embedded.settings.database, acquire_timeout_ms: 60_000 },
+    };
+    server = await openDatabase(settings, { role: 'server', command: 'test server' });
+    tool = await openDatabase(settings, { role: 'tool', poolMax: 8 });
   });
 
   after(async () => {
@@ -42,5 +47,18 @@ describe("the embedded database's socket", () => {
     answers.forEach((row, n) => {
       assert.deepEqual(row, { n: n * 2, s: `${n}${n}` });
     });
+  });
+
+  it("runs a tool's hot reads on all its connections, which share the server's one session", async () => {
+    // Named statements would collide there ("prepared statement already exists").
+    const text = 'select $1::int + 1';
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, n) => tool.queryArrays('test_plus_one', text, [n])),
+    );
+    assert.deepEqual(
+      answers,
+      Array.from({ length: 40 }, (_, n) => [[n + 1]]),
+    );
+    await assert.rejects(tool.queryArrays('test_plus_one', 'select 2', []), /another query/);
   });
 });

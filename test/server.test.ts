@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { TOKEN_KEY, createServerDatabase } from './support/databases.js';
-import { socketDirFor, socketPath } from '../src/backend/embedded.js';
+import { socketDirFor, socketPath } from '../src/backend/database/embedded.js';
 import {
   createUser,
   delay,

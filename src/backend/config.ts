@@ -28,6 +28,33 @@ const SETTINGS = {
         maximum: 200,
         description: 'an integer from 1 to 200',
       }),
+      // How long a request waits for a free connection before it gets 503 with Retry-After.
+      acquire_timeout_ms: Type.Integer({
+        default: 1000,
+        minimum: 1,
+        maximum: 60_000,
+        description: 'an integer of milliseconds from 1 to 60000',
+      }),
+      // Server-side limits set on every connection to a PostgreSQL server (0 turns one off),
+      // so a stuck statement, lock wait or forgotten transaction frees its connection.
+      statement_timeout_ms: Type.Integer({
+        default: 30_000,
+        minimum: 0,
+        maximum: 86_400_000,
+        description: 'an integer of milliseconds from 0 (no limit) to 86400000',
+      }),
+      lock_timeout_ms: Type.Integer({
+        default: 2000,
+        minimum: 0,
+        maximum: 86_400_000,
+        description: 'an integer of milliseconds from 0 (no limit) to 86400000',
+      }),
+      idle_in_transaction_timeout_ms: Type.Integer({
+        default: 30_000,
+        minimum: 0,
+        maximum: 86_400_000,
+        description: 'an integer of milliseconds from 0 (no limit) to 86400000',
+      }),
     },
     { default: {}, additionalProperties: false },
   ),

@@ -1,3 +1,4 @@
+// LISTEN/NOTIFY on a PostgreSQL server over a connection of its own, reconnecting when it drops.
 import pg from 'pg';
 
 /**

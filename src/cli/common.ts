@@ -2,8 +2,14 @@
 import { InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { ConfigError, loadSettings, type LoadOptions, type Settings } from '../backend/config.js';
-import { DatabaseUnavailableError, openDatabase, type Database } from '../backend/database.js';
-import { DatabaseInUseError } from '../backend/embedded.js';
+import {
+  DatabaseInUseError,
+  DatabaseUnavailableError,
+  describeUnavailable,
+  MigrationChangedError,
+  openDatabase,
+  type Database,
+} from '../backend/database.js';
 import { AppError } from '../exc.js';
 import { NotMigratedError, prepareDatabase } from '../prepare.js';
 import {
@@ -26,6 +32,7 @@ const EXPECTED_ERRORS = [
   DatabaseUnavailableError,
   DatabaseInUseError,
   NotMigratedError,
+  MigrationChangedError,
 ];
 
 function fail(message: string): never {
@@ -36,6 +43,8 @@ function fail(message: string): never {
 /** Ends the process after a failed command: one line on stderr, exit status 1. */
 export function report(error: unknown): never {
   if (EXPECTED_ERRORS.some((kind) => error instanceof kind)) fail((error as Error).message);
+  const unavailable = describeUnavailable(error);
+  if (unavailable !== undefined) fail(unavailable);
   fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
 }
 

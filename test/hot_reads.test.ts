@@ -1,14 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { ArrayRowsQuery, queryArrayRows } from '../src/backend/array_rows_query.js';
 import { openDatabase, type ArrayQuery } from '../src/backend/database.js';
-import {
-  createServerDatabase,
-  createTestDatabase,
-  databaseKinds,
-  temporaryEmbedded,
-} from './support/databases.js';
+import { createTestDatabase, databaseKinds, temporaryEmbedded } from './support/databases.js';
 
 /** One row of many types, or none when $1 is not positive. */
 const TYPES = {
@@ -31,18 +25,6 @@ const TYPES_ROW = [
   [1, 2],
   { a: [1] },
 ];
-
-/** Runs a query object on the pool and returns it, so that its result can be looked at. */
-async function run<Query extends pg.Query>(pool: pg.Pool, query: Query): Promise<Query> {
-  await (pool.query(query) as unknown as Promise<unknown>);
-  return query;
-}
-
-/** The row template pg's Result builds for object-mode rows (null until a row description). */
-function rowTemplate(query: pg.Query): unknown {
-  return (query as unknown as { _result: { _prebuiltEmptyResultObject: unknown } })._result
-    ._prebuiltEmptyResultObject;
-}
 
 /** The hot reads' entry point on a database of each kind that runs them through pg. */
 interface Target {
@@ -110,47 +92,3 @@ for (const [kind, open] of Object.entries(targets)) {
     });
   });
 }
-
-describe(
-  'ArrayRowsQuery on one connection of the PostgreSQL server',
-  {
-    skip: !databaseKinds().includes('postgres') && 'TEST_PG=off',
-  },
-  () => {
-    let server: Awaited<ReturnType<typeof createServerDatabase>>;
-    let pool: pg.Pool;
-    before(async () => {
-      server = await createServerDatabase();
-      // One connection, so that the statement's preparation can be seen on it.
-      pool = new pg.Pool({ connectionString: server.dsn, max: 1 });
-    });
-    after(async () => {
-      await pool.end();
-      await server.drop();
-    });
-
-    it('returns what pg returns, and prepares its statement once per connection', async () => {
-      const { text, rowMode } = TYPES;
-      assert.deepEqual((await pool.query({ text, rowMode, values: [1] })).rows, [TYPES_ROW]);
-      assert.deepEqual(await queryArrayRows(pool, TYPES, [1]), [TYPES_ROW]);
-      assert.deepEqual(await queryArrayRows(pool, TYPES, [0]), []);
-      const prepared = await pool.query<{ name: string }>(
-        'select name from pg_prepared_statements order by name',
-      );
-      assert.deepEqual(
-        prepared.rows.map((row) => row.name),
-        ['test_types'],
-      );
-    });
-
-    it('builds none of the row template that pg builds for every query', async () => {
-      // What the class is for: pg's own query builds one (so this check can see it)...
-      assert.notEqual(
-        rowTemplate(await run(pool, new pg.Query({ ...TYPES, name: 'plain' }, [1]))),
-        null,
-      );
-      // ...and an ArrayRowsQuery, whose rows are arrays, none. Fails if pg stops using `_result`.
-      assert.equal(rowTemplate(await run(pool, new ArrayRowsQuery(TYPES, [1]))), null);
-    });
-  },
-);

@@ -1,0 +1,50 @@
+// The PostgreSQL server kind: from a postgresql:// DSN to a checked pool with session limits.
+import pg from 'pg';
+import type { Settings } from '../config.js';
+import { ChannelListener } from '../listener.js';
+import { redactDsn } from './dsn.js';
+import { checkReachable, poolDatabase, poolSizing } from './pool.js';
+import type { Database, Dsn } from './types.js';
+
+/**
+ * The server-side limits every connection starts with (pg sends them in the startup message, so
+ * no statement can run before they hold): a statement, a lock wait or a transaction left idle
+ * by its client frees its connection instead of holding the pool. 0 is PostgreSQL's "no limit".
+ */
+export function sessionLimits(settings: Settings): pg.ClientConfig {
+  const { statement_timeout_ms, lock_timeout_ms, idle_in_transaction_timeout_ms } =
+    settings.database;
+  return {
+    statement_timeout: statement_timeout_ms,
+    lock_timeout: lock_timeout_ms,
+    idle_in_transaction_session_timeout: idle_in_transaction_timeout_ms,
+  };
+}
+
+export async function openServer(
+  settings: Settings,
+  dsn: Extract<Dsn, { kind: 'postgres' }>,
+  poolMax: number,
+): Promise<Database> {
+  const label = redactDsn(dsn.url);
+  const pool = new pg.Pool({
+    connectionString: dsn.url,
+    ...sessionLimits(settings),
+    ...poolSizing(settings, poolMax),
+  });
+  const listeners: ChannelListener[] = [];
+  const database = poolDatabase(pool, label, dsn, {
+    prepared: true,
+    async onClose() {
+      await Promise.all(listeners.map((listener) => listener.close()));
+    },
+  });
+  return checkReachable({
+    ...database,
+    listen(channel, handler) {
+      const listener = new ChannelListener(dsn.url, channel, handler);
+      listeners.push(listener);
+      listener.start();
+    },
+  });
+}
