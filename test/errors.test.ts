@@ -123,7 +123,7 @@ for (const kind of databaseKinds()) {
       const [line] = rejected;
       assert.ok(line);
       assert.equal(line.status, 404);
-      assert.match(String(line.where), /services\/movies\.ts/);
+      assert.match(String(line.where), /services\/movies\/service\.ts/);
     });
 
     it('serves /docs under a policy that allows only this server, over plain http too', async () => {

@@ -104,7 +104,7 @@ for (const kind of databaseKinds()) {
       ) => {
         const response = await t.app.inject({
           method: 'POST',
-          url: `/users?access_token=${secret('create')}`,
+          url: '/users',
           headers: { authorization: admin },
           payload: { name, email, password: secret('newpassword') },
         });
