@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import { sql } from 'drizzle-orm';
 import { createLogger } from '../src/backend/logging.js';
@@ -30,7 +31,10 @@ describeEachDatabase('errors, logs and operations', (kind) => {
       headers: { 'content-type': 'application/json' },
     });
     assert.equal(json.statusCode, 400);
-    assert.equal(typeof json.json<{ detail: unknown }>().detail, 'string');
+    assert.match(String(json.headers['content-type']), /^application\/problem\+json/);
+    const unreadable = json.json<{ status: unknown; detail: unknown }>();
+    assert.equal(unreadable.status, 400);
+    assert.match(String(unreadable.detail), /not valid JSON/);
     const xml = await t.app.inject({
       method: 'POST',
       url: '/token',
@@ -120,9 +124,17 @@ describeEachDatabase('errors, logs and operations', (kind) => {
     );
     assert.equal(rejected.length, 1);
     const [line] = rejected;
-    assert.ok(line);
-    assert.equal(line.status, 404);
-    assert.match(String(line.where), /services\/movies\.ts/);
+    assert.deepEqual(
+      { status: line?.status, detail: line?.detail },
+      { status: 404, detail: 'Movie 424242 not found' },
+    );
+    // `where` is the frame that raised it: a line of our own source that throws the 404.
+    const where = String(line?.where);
+    const frame = /(\/[^\s()]+\/src\/[^\s()]+\.ts):(\d+):\d+\)?$/.exec(where);
+    assert.ok(frame, `not a frame of src/: ${where}`);
+    const [, file = '', lineNumber = '0'] = frame;
+    const source = readFileSync(file, 'utf8').split('\n')[Number(lineNumber) - 1] ?? '';
+    assert.match(source, /throw new NotFoundError\(/, `${where}: ${source}`);
   });
 
   it('serves /docs under a policy that allows only this server, over plain http too', async () => {

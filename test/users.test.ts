@@ -159,6 +159,16 @@ describeEachDatabase('users', (kind) => {
         assert.equal(refused.statusCode, 422, `${JSON.stringify(payload)}: ${show(refused)}`);
         assert.equal(problem(refused).status, 422);
       }
+      // A valid name beside a field the schema does not know: refused whole, the name unchanged.
+      const extra = await call('PATCH', '/users/me', authorization, {
+        name: 'Grace Hopper',
+        nickname: 'grace',
+      });
+      assert.equal(extra.statusCode, 422, show(extra));
+      assert.deepEqual(
+        problem(extra).errors?.map((error) => error.field),
+        ['body.nickname'],
+      );
       const after = await call('GET', '/users/me', authorization);
       assert.equal(after.statusCode, 200, show(after));
       assert.deepEqual(after.json(), { ...user, name: 'Ada Lovelace' });
