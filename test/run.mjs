@@ -3,9 +3,10 @@
 // Node 20's `node --test` neither expands globs nor fails when it is given no file, so the files
 // are found here and an empty list fails the run.
 //
-//   node test/run.mjs [--coverage] [path ...]
+//   node test/run.mjs [--coverage] [--exclude=REGEX] [path ...]
 //
-// A path (a file or a folder under test/) narrows the run to the test files it names or holds.
+// A path (a file or a folder under test/) narrows the run to the test files it names or holds;
+// --exclude leaves out the files whose path (relative to the project) matches REGEX.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -32,10 +33,13 @@ function testFiles(under) {
 
 const args = process.argv.slice(2);
 const coverage = args.includes('--coverage');
-const paths = args.filter((arg) => arg !== '--coverage');
+const excludes = args
+  .filter((arg) => arg.startsWith('--exclude='))
+  .map((arg) => new RegExp(arg.slice('--exclude='.length)));
+const paths = args.filter((arg) => !arg.startsWith('--'));
 const files = [
   ...new Set((paths.length === 0 ? [testDir] : paths.map((p) => resolve(p))).flatMap(testFiles)),
-];
+].filter((file) => !excludes.some((exclude) => exclude.test(file)));
 if (files.length === 0) {
   console.error(`no test file (*.test.ts) found under ${paths.join(', ') || 'test/'}`);
   process.exit(1);

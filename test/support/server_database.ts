@@ -34,7 +34,7 @@ export function connectionProblem(dsn: string, error: unknown): string {
     case '28000':
       return `the PostgreSQL server at ${where} refused the login of user "${username}" (${code}: ${message}) for ${dsn}`;
     case '3D000':
-      return `the database "${database}" does not exist on the PostgreSQL server at ${where} and could not be created (${message}) for ${dsn}`;
+      return `the database "${database}" does not exist on the PostgreSQL server at ${where} (${message}) for ${dsn}`;
     case '57P03':
       return `the PostgreSQL server at ${where} is starting up or shutting down (57P03) for ${dsn}`;
     default:
