@@ -16,8 +16,8 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const testDir = join(root, 'test');
 
-/** The line coverage of src/ that a run with --coverage must reach (CI runs with it). */
-export const COVERAGE_FLOOR = { lines: 85 };
+/** The line coverage of src/ (less src/data) that a run with --coverage must reach, as CI does. */
+export const COVERAGE_FLOOR = { lines: 95 };
 
 function testFiles(under) {
   const found = statSync(under).isFile()
