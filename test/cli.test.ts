@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { scaled } from './support/timeouts.js';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import pg from 'pg';
@@ -32,7 +33,7 @@ const STACK_FRAME = '    at ';
 // eslint-disable-next-line no-control-regex
 const TERMINAL_ESCAPE = /\u001b\[[0-9;]*[A-Za-z]/g;
 /** A safety net, not a timing: an embedded first start (WASM, initdb, migrations) is slow under load. */
-const RUN_TIMEOUT_MS = 120_000;
+const RUN_TIMEOUT_MS = scaled(60_000);
 
 function run(args: string[], options: RunOptions): Promise<RunResult> {
   return runCommand(args, { ...options, timeoutMs: RUN_TIMEOUT_MS });
@@ -61,7 +62,7 @@ function assertConfigProblem(result: RunResult, variable: string): string {
 }
 
 async function query<T>(dsn: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: scaled(5000) });
   await client.connect();
   try {
     return (await client.query(text, values)).rows as T[];

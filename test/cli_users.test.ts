@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
+import { scaled } from './support/timeouts.js';
 import { after, before, describe, it } from 'node:test';
 import argon2 from 'argon2';
 import { loadSettings } from '../src/backend/config.js';
@@ -27,8 +28,8 @@ import {
 
 const STACK_FRAME = '    at ';
 /** Generous: under load an embedded call (node start, WASM, open, migrate check) takes 20 s. */
-const RUN_TIMEOUT_MS = 120_000;
-const TEST_TIMEOUT_MS = 600_000;
+const RUN_TIMEOUT_MS = scaled(60_000);
+const TEST_TIMEOUT_MS = scaled(300_000);
 const HEADER = 'user_id\temail\tname\tactive\tsuperuser';
 const NOBODY = 'nobody@myapi.com';
 

@@ -17,11 +17,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page, type Response } from 'playwright-core';
-import { CLI, CREATE_USER_ARGS, USER } from './support/process.js';
+import { CLI, CREATE_USER_ARGS, scaled, USER } from './support/process.js';
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
-const READY_TIMEOUT_MS = 30_000;
-const UI_TIMEOUT_MS = 15_000;
+const READY_TIMEOUT_MS = scaled(30_000);
+const UI_TIMEOUT_MS = scaled(15_000);
+const STOP_TIMEOUT_MS = scaled(15_000);
 
 const run = promisify(execFile);
 
@@ -135,7 +136,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
       const created = await run(process.execPath, [CLI, ...CREATE_USER_ARGS], {
         cwd: workDir,
         env,
-        timeout: 30_000,
+        timeout: scaled(30_000),
       });
       assert.match(created.stdout, new RegExp(`created user \\d+ ${USER.name} <${USER.email}>`));
 
@@ -165,7 +166,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
         pageErrors.push(error.message);
       });
     },
-    { timeout: 50_000 },
+    { timeout: scaled(50_000) },
   );
 
   after(
@@ -183,14 +184,16 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
         const timeout = new Promise<'timeout'>((resolve) => {
           timer = setTimeout(() => {
             resolve('timeout');
-          }, 15_000);
+          }, STOP_TIMEOUT_MS);
         });
         const code = await Promise.race([serverExit, timeout]);
         clearTimeout(timer);
         if (code === 'timeout') {
           child.kill('SIGKILL');
           await serverExit;
-          problems.push(`the server did not exit within 15 s of SIGTERM:\n${serverLogTail()}`);
+          problems.push(
+            `the server did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM:\n${serverLogTail()}`,
+          );
         } else if (code !== 0) {
           problems.push(`the server exited with ${code} after SIGTERM:\n${serverLogTail()}`);
         }
@@ -198,7 +201,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
       if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
       assert.deepEqual(problems, []);
     },
-    { timeout: 30_000 },
+    { timeout: scaled(30_000) },
   );
 
   it('renders the API title, its tags and operations, styled', async () => {

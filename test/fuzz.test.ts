@@ -1,10 +1,10 @@
 // Fuzzing from the served OpenAPI document: no 5xx, no lost connection, every answer documented.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import fc from 'fast-check';
-import { databaseKinds, type TestApp } from './support/databases.js';
+import { describeEachDatabase, type TestApp } from './support/databases.js';
 import { adminAuthorization, createUser, tutorialApp } from './support/http.js';
 import {
   operationsOf,
@@ -84,100 +84,94 @@ async function runPool<T>(items: T[], concurrency: number, work: (item: T) => Pr
   await Promise.all(workers);
 }
 
-for (const kind of databaseKinds()) {
-  describe(`fuzzing from /openapi.json (${kind})`, () => {
-    let t: TestApp;
-    let base: string;
-    const tokens: Record<'admin' | 'user', string> = { admin: '', user: '' };
-    before(async () => {
-      let user: string;
-      ({ t, authorization: user } = await tutorialApp(kind));
-      tokens.user = user;
-      tokens.admin = await adminAuthorization(t);
-      // Users the fuzzer may delete or change: ids 3 to 6.
-      for (let i = 0; i < 4; i += 1) {
-        await createUser(t, {
-          name: `fuzz ${i}`,
-          email: `fuzz${i}@myapi.com`,
-          password: 'fuzz-password-1',
-        });
-      }
-      await t.app.listen({ port: 0, host: '127.0.0.1' });
-      base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-    });
-    after(async () => {
-      await t.close();
-    });
-
-    it(`answers ${RUNS} generated requests with documented 4xx or 2xx, never a 5xx or a reset`, async () => {
-      console.log(`fuzz (${kind}): seed ${SEED}, ${RUNS} requests (FUZZ_SEED=${SEED} replays)`);
-      const document = (await (await fetch(`${base}/openapi.json`)).json()) as OpenApi;
-      const operations = operationsOf(document);
-      assert.ok(operations.length >= 15, `${operations.length} operations`);
-      const contract = new ResponseContract(document);
-      const byName = new Map(operations.map((op) => [`${op.method} ${op.path}`, op]));
-      const requests = fc.sample(fc.oneof(...operations.map(requestOf)), {
-        seed: SEED,
-        numRuns: RUNS,
+describeEachDatabase('fuzzing from /openapi.json', (kind) => {
+  let t: TestApp;
+  let base: string;
+  const tokens: Record<'admin' | 'user', string> = { admin: '', user: '' };
+  before(async () => {
+    let user: string;
+    ({ t, authorization: user } = await tutorialApp(kind));
+    tokens.user = user;
+    tokens.admin = await adminAuthorization(t);
+    // Users the fuzzer may delete or change: ids 3 to 6.
+    for (let i = 0; i < 4; i += 1) {
+      await createUser(t, {
+        name: `fuzz ${i}`,
+        email: `fuzz${i}@myapi.com`,
+        password: 'fuzz-password-1',
       });
-
-      const failures: string[] = [];
-      const statuses = new Map<number, number>();
-      let connectionErrors = 0;
-      const started = performance.now();
-      await runPool(requests, CONCURRENCY, async (request: FuzzRequest) => {
-        const operation = byName.get(request.operation) as Operation;
-        let path = request.path;
-        if (request.method !== 'GET') path = path.replace(TOKEN_USERS, '/users/3');
-        const headers = { ...request.headers };
-        if (request.auth === 'admin' || request.auth === 'user')
-          headers.authorization = tokens[request.auth];
-        let answer: Answer;
-        try {
-          const response = await fetch(`${base}${path}`, {
-            method: request.method,
-            headers,
-            body: request.body,
-          });
-          answer = {
-            status: response.status,
-            type: response.headers.get('content-type') ?? '',
-            body: await response.text(),
-          };
-        } catch (error) {
-          connectionErrors += 1;
-          failures.push(
-            `${request.method} ${path}: ${String(error)} ${String((error as Error).cause)}`,
-          );
-          return;
-        }
-        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-        const broken = answer.status >= 500 ? 'a 5xx' : contract.check(operation, answer);
-        if (broken !== undefined) {
-          failures.push(
-            `${request.method} ${path.slice(0, 300)} (${request.auth}) ${JSON.stringify(request.headers).slice(0, 200)} ` +
-              `body=${String(request.body).slice(0, 300)} -> ` +
-              `${answer.status} ${answer.body.slice(0, 300)}: ${broken}`,
-          );
-        }
-      });
-      const seconds = (performance.now() - started) / 1000;
-      const summary = [...statuses]
-        .sort(([a], [b]) => a - b)
-        .map(([s, n]) => `${s}:${n}`)
-        .join(' ');
-      console.log(
-        `fuzz (${kind}): ${requests.length} requests in ${seconds.toFixed(1)} s; ${summary}`,
-      );
-      assert.equal(connectionErrors, 0, 'connection errors');
-      assert.deepEqual(
-        failures.slice(0, 20),
-        [],
-        `${failures.length} broken answers (seed ${SEED})`,
-      );
-      // The tokens the run used must still work, or most of it was answered 401.
-      const me = await fetch(`${base}/users/me`, { headers: { authorization: tokens.admin } });
-      assert.equal(me.status, 200);
-    });
+    }
+    await t.app.listen({ port: 0, host: '127.0.0.1' });
+    base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
   });
-}
+  after(async () => {
+    await t.close();
+  });
+
+  it(`answers ${RUNS} generated requests with documented 4xx or 2xx, never a 5xx or a reset`, async () => {
+    console.log(`fuzz (${kind}): seed ${SEED}, ${RUNS} requests (FUZZ_SEED=${SEED} replays)`);
+    const document = (await (await fetch(`${base}/openapi.json`)).json()) as OpenApi;
+    const operations = operationsOf(document);
+    assert.ok(operations.length >= 15, `${operations.length} operations`);
+    const contract = new ResponseContract(document);
+    const byName = new Map(operations.map((op) => [`${op.method} ${op.path}`, op]));
+    const requests = fc.sample(fc.oneof(...operations.map(requestOf)), {
+      seed: SEED,
+      numRuns: RUNS,
+    });
+
+    const failures: string[] = [];
+    const statuses = new Map<number, number>();
+    let connectionErrors = 0;
+    const started = performance.now();
+    await runPool(requests, CONCURRENCY, async (request: FuzzRequest) => {
+      const operation = byName.get(request.operation) as Operation;
+      let path = request.path;
+      if (request.method !== 'GET') path = path.replace(TOKEN_USERS, '/users/3');
+      const headers = { ...request.headers };
+      if (request.auth === 'admin' || request.auth === 'user')
+        headers.authorization = tokens[request.auth];
+      let answer: Answer;
+      try {
+        const response = await fetch(`${base}${path}`, {
+          method: request.method,
+          headers,
+          body: request.body,
+        });
+        answer = {
+          status: response.status,
+          type: response.headers.get('content-type') ?? '',
+          body: await response.text(),
+        };
+      } catch (error) {
+        connectionErrors += 1;
+        failures.push(
+          `${request.method} ${path}: ${String(error)} ${String((error as Error).cause)}`,
+        );
+        return;
+      }
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+      const broken = answer.status >= 500 ? 'a 5xx' : contract.check(operation, answer);
+      if (broken !== undefined) {
+        failures.push(
+          `${request.method} ${path.slice(0, 300)} (${request.auth}) ${JSON.stringify(request.headers).slice(0, 200)} ` +
+            `body=${String(request.body).slice(0, 300)} -> ` +
+            `${answer.status} ${answer.body.slice(0, 300)}: ${broken}`,
+        );
+      }
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const summary = [...statuses]
+      .sort(([a], [b]) => a - b)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ');
+    console.log(
+      `fuzz (${kind}): ${requests.length} requests in ${seconds.toFixed(1)} s; ${summary}`,
+    );
+    assert.equal(connectionErrors, 0, 'connection errors');
+    assert.deepEqual(failures.slice(0, 20), [], `${failures.length} broken answers (seed ${SEED})`);
+    // The tokens the run used must still work, or most of it was answered 401.
+    const me = await fetch(`${base}/users/me`, { headers: { authorization: tokens.admin } });
+    assert.equal(me.status, 200);
+  });
+});

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { scaled } from './support/timeouts.js';
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { getPriority, tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { PasswordHasher } from '../src/services/passwords.js';
 
 const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-describe('the niced hashing process', { timeout: 60_000 }, () => {
+describe('the niced hashing process', { timeout: scaled(60_000) }, () => {
   const hashing = new NicedHashing(12);
   /** Read afresh each time: the process comes and goes. */
   const pidOf = (): number | undefined => hashing.pid;
@@ -106,7 +107,7 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
 
   it('gives up on a process that stops answering, and starts a new one', async () => {
     // The deadline also covers a new process's start (through tsx here), slow on a busy machine.
-    const impatient = new NicedHashing(10, 3_000);
+    const impatient = new NicedHashing(10, scaled(3_000));
     let stuck: number | undefined;
     try {
       const legacy = await bcrypt.hash('x', 4);
@@ -116,7 +117,7 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
       process.kill(stuck, 'SIGSTOP');
       const asked = Date.now();
       await assert.rejects(impatient.bcryptCompare('x', legacy), HashingUnavailableError);
-      assert.ok(Date.now() - asked < 10_000, 'answered 503 instead of waiting');
+      assert.ok(Date.now() - asked < scaled(10_000), 'answered 503 instead of waiting');
       assert.equal(await impatient.bcryptCompare('x', legacy), true);
       assert.notEqual(impatient.pid, stuck);
     } finally {
@@ -192,16 +193,20 @@ describe('the niced hashing process', { timeout: 60_000 }, () => {
   });
 });
 
-describe('the niced hashing process closing with hashes in flight', { timeout: 60_000 }, () => {
-  it('refuses them as the server stopping, not as a restart to retry', async () => {
-    // The logins of clients that left during a shutdown: the server has stopped waiting for them.
-    const closing = new NicedHashing(10);
-    await closing.argon2Hash('warm', OPTIONS);
-    const inFlight = [1, 2, 3].map((n) => closing.argon2Hash(`in flight ${n}`, OPTIONS));
-    await closing.close();
-    for (const hash of inFlight) await assert.rejects(hash, HashingClosedError);
-  });
-});
+describe(
+  'the niced hashing process closing with hashes in flight',
+  { timeout: scaled(60_000) },
+  () => {
+    it('refuses them as the server stopping, not as a restart to retry', async () => {
+      // The logins of clients that left during a shutdown: the server has stopped waiting for them.
+      const closing = new NicedHashing(10);
+      await closing.argon2Hash('warm', OPTIONS);
+      const inFlight = [1, 2, 3].map((n) => closing.argon2Hash(`in flight ${n}`, OPTIONS));
+      await closing.close();
+      for (const hash of inFlight) await assert.rejects(hash, HashingClosedError);
+    });
+  },
+);
 
 describe('password checks while the hashing process is lost', () => {
   const lost = () =>

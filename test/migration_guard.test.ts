@@ -15,7 +15,7 @@ import {
 import {
   createServerDatabase,
   createTestDatabase,
-  databaseKinds,
+  describeEachDatabase,
   temporaryEmbedded,
   TOKEN_KEY,
   type DatabaseKind,
@@ -93,43 +93,41 @@ async function target(
   };
 }
 
-for (const kind of databaseKinds()) {
-  describe(`an applied migration that changed (${kind})`, () => {
-    it('stops migrate() and the start-up check, naming the migration', async () => {
-      const t = await createTestDatabase(kind);
-      try {
-        await t.database.db.execute(EDIT);
-        const named = (error: unknown) =>
-          error instanceof MigrationChangedError && error.message.includes(FIRST ?? '?');
-        await assert.rejects(migrate(t.database.db), named);
-        await assert.rejects(pendingMigrations(t.database.db), named);
-      } finally {
-        await t.close();
+describeEachDatabase('an applied migration that changed', (kind) => {
+  it('stops migrate() and the start-up check, naming the migration', async () => {
+    const t = await createTestDatabase(kind);
+    try {
+      await t.database.db.execute(EDIT);
+      const named = (error: unknown) =>
+        error instanceof MigrationChangedError && error.message.includes(FIRST ?? '?');
+      await assert.rejects(migrate(t.database.db), named);
+      await assert.rejects(pendingMigrations(t.database.db), named);
+    } finally {
+      await t.close();
+    }
+  });
+
+  describe('through the command line', () => {
+    let db: Awaited<ReturnType<typeof target>>;
+    before(async () => {
+      db = await target(kind);
+    });
+    after(async () => {
+      await db.remove();
+    });
+
+    it('`migrate` and a command that needs the tables exit 1 with one line naming it', async () => {
+      const first = await cli(['migrate'], db.dsn);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal((await cli(['users', 'list'], db.dsn)).code, 0);
+      await db.edit();
+      for (const args of [['migrate'], ['users', 'list']]) {
+        const { code, stderr } = await cli(args, db.dsn);
+        assert.equal(code, 1, `${args.join(' ')}: ${stderr}`);
+        const lines = stderr.split('\n').filter((line) => line.trim() !== '');
+        assert.equal(lines.length, 1, stderr);
+        assert.match(lines[0] ?? '', new RegExp(`migration ${FIRST ?? '?'} changed`));
       }
     });
-
-    describe('through the command line', () => {
-      let db: Awaited<ReturnType<typeof target>>;
-      before(async () => {
-        db = await target(kind);
-      });
-      after(async () => {
-        await db.remove();
-      });
-
-      it('`migrate` and a command that needs the tables exit 1 with one line naming it', async () => {
-        const first = await cli(['migrate'], db.dsn);
-        assert.equal(first.code, 0, first.stderr);
-        assert.equal((await cli(['users', 'list'], db.dsn)).code, 0);
-        await db.edit();
-        for (const args of [['migrate'], ['users', 'list']]) {
-          const { code, stderr } = await cli(args, db.dsn);
-          assert.equal(code, 1, `${args.join(' ')}: ${stderr}`);
-          const lines = stderr.split('\n').filter((line) => line.trim() !== '');
-          assert.equal(lines.length, 1, stderr);
-          assert.match(lines[0] ?? '', new RegExp(`migration ${FIRST ?? '?'} changed`));
-        }
-      });
-    });
   });
-}
+});

@@ -14,7 +14,7 @@ import { migrate, pendingMigrations, queryRows } from '../src/backend/database.j
 import { createLogger } from '../src/backend/logging.js';
 import {
   createTestDatabase,
-  databaseKinds,
+  describeEachDatabase,
   LogCapture,
   TOKEN_KEY,
   type TestDatabase,
@@ -49,165 +49,160 @@ async function run(t: TestDatabase, statement: string) {
   await t.database.db.execute(sql.raw(statement));
 }
 
-for (const kind of databaseKinds()) {
-  describe(`migrations (${kind})`, () => {
-    const opened: TestDatabase[] = [];
-    after(async () => {
-      for (const t of opened) await t.close();
-    });
-    const fresh = async () => {
-      const t = await createTestDatabase(kind, { migrated: false });
-      opened.push(t);
-      return t;
-    };
+describeEachDatabase('migrations', (kind) => {
+  const opened: TestDatabase[] = [];
+  after(async () => {
+    for (const t of opened) await t.close();
+  });
+  const fresh = async () => {
+    const t = await createTestDatabase(kind, { migrated: false });
+    opened.push(t);
+    return t;
+  };
 
-    it('creates the schema on an empty database, then has nothing left to do', async () => {
-      const t = await fresh();
-      assert.deepEqual(await pendingMigrations(t.database.db), ALL_MIGRATIONS);
-      assert.deepEqual(await migrate(t.database.db), {
-        applied: ALL_MIGRATIONS,
-        alreadyApplied: [],
-      });
-      assert.deepEqual(await pendingMigrations(t.database.db), []);
-      assert.deepEqual(await migrate(t.database.db), {
-        applied: [],
-        alreadyApplied: ALL_MIGRATIONS,
-      });
-      const columns = await queryRows<{
-        table_name: string;
-        column_name: string;
-        data_type: string;
-      }>(
-        t.database.db,
-        sql`select table_name, column_name, data_type from information_schema.columns
-            where table_schema = 'myapi' and table_name in ('movies', 'users')
-            order by table_name, ordinal_position`,
-      );
-      assert.deepEqual(
-        columns.map((c) => `${c.table_name}.${c.column_name}:${c.data_type}`),
-        [
-          'movies.movie_id:integer',
-          'movies.title:text',
-          'movies.released:integer',
-          'movies.rating:numeric',
-          'movies.version:text',
-          'users.user_id:integer',
-          'users.name:text',
-          'users.email:text',
-          'users.hashed_password:text',
-          'users.is_active:boolean',
-          'users.is_superuser:boolean',
-        ],
-      );
+  it('creates the schema on an empty database, then has nothing left to do', async () => {
+    const t = await fresh();
+    assert.deepEqual(await pendingMigrations(t.database.db), ALL_MIGRATIONS);
+    assert.deepEqual(await migrate(t.database.db), {
+      applied: ALL_MIGRATIONS,
+      alreadyApplied: [],
     });
+    assert.deepEqual(await pendingMigrations(t.database.db), []);
+    assert.deepEqual(await migrate(t.database.db), {
+      applied: [],
+      alreadyApplied: ALL_MIGRATIONS,
+    });
+    const columns = await queryRows<{
+      table_name: string;
+      column_name: string;
+      data_type: string;
+    }>(
+      t.database.db,
+      sql`select table_name, column_name, data_type from information_schema.columns
+          where table_schema = 'myapi' and table_name in ('movies', 'users')
+          order by table_name, ordinal_position`,
+    );
+    assert.deepEqual(
+      columns.map((c) => `${c.table_name}.${c.column_name}:${c.data_type}`),
+      [
+        'movies.movie_id:integer',
+        'movies.title:text',
+        'movies.released:integer',
+        'movies.rating:numeric',
+        'movies.version:text',
+        'users.user_id:integer',
+        'users.name:text',
+        'users.email:text',
+        'users.hashed_password:text',
+        'users.is_active:boolean',
+        'users.is_superuser:boolean',
+      ],
+    );
+  });
 
-    it("adopts a database made by the tutorial's SQL, losing nothing, and its users still log in", async () => {
-      const t = await fresh();
-      for (const statement of TUTORIAL_SQL) await run(t, statement);
-      for (const m of TUTORIAL_MOVIES) {
-        await run(
-          t,
-          `INSERT INTO myapi.movies VALUES (${m.movie_id}, '${m.title}', ${m.released}, ${m.rating})`,
-        );
-      }
-      // passlib's bcrypt hash, as the FastAPI app stored it; the email in mixed case.
-      const legacy = await bcrypt.hash('qwerty123', 4);
+  it("adopts a database made by the tutorial's SQL, losing nothing, and its users still log in", async () => {
+    const t = await fresh();
+    for (const statement of TUTORIAL_SQL) await run(t, statement);
+    for (const m of TUTORIAL_MOVIES) {
       await run(
         t,
-        `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('test user', 'Test_User@myapi.com', '${legacy}')`,
+        `INSERT INTO myapi.movies VALUES (${m.movie_id}, '${m.title}', ${m.released}, ${m.rating})`,
       );
+    }
+    // passlib's bcrypt hash, as the FastAPI app stored it; the email in mixed case.
+    const legacy = await bcrypt.hash('qwerty123', 4);
+    await run(
+      t,
+      `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('test user', 'Test_User@myapi.com', '${legacy}')`,
+    );
 
-      assert.deepEqual((await migrate(t.database.db)).applied, ALL_MIGRATIONS);
-      const movies = await queryRows<{ movie_id: number; title: string; rating: string }>(
-        t.database.db,
-        sql`select movie_id, title, rating::text as rating from myapi.movies order by movie_id`,
-      );
-      assert.deepEqual(
-        movies.map((m) => [m.movie_id, m.title, m.rating]),
-        [
-          [1, 'The Shawshank Redemption', '9.2'],
-          [2, 'The Godfather', '9.2'],
-          [3, 'The Dark Knight', '9.0'],
-        ],
-      );
+    assert.deepEqual((await migrate(t.database.db)).applied, ALL_MIGRATIONS);
+    const movies = await queryRows<{ movie_id: number; title: string; rating: string }>(
+      t.database.db,
+      sql`select movie_id, title, rating::text as rating from myapi.movies order by movie_id`,
+    );
+    assert.deepEqual(
+      movies.map((m) => [m.movie_id, m.title, m.rating]),
+      [
+        [1, 'The Shawshank Redemption', '9.2'],
+        [2, 'The Godfather', '9.2'],
+        [3, 'The Dark Knight', '9.0'],
+      ],
+    );
 
-      // A row written the tutorial's way after adoption is still a complete user, and a movie
-      // written or changed by the tutorial's app has the version its ETag names.
-      const later = await bcrypt.hash('second-password', 4);
-      await run(
-        t,
-        `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('second', 'second@myapi.com', '${later}')`,
-      );
-      await run(t, `INSERT INTO myapi.movies VALUES (4, 'Amélie', 2001, 8.3)`);
-      await run(t, `UPDATE myapi.movies SET rating = 9.3 WHERE movie_id = 1`);
+    // A row written the tutorial's way after adoption is still a complete user, and a movie
+    // written or changed by the tutorial's app has the version its ETag names.
+    const later = await bcrypt.hash('second-password', 4);
+    await run(
+      t,
+      `INSERT INTO myapi.users (name, email, hashed_password) VALUES ('second', 'second@myapi.com', '${later}')`,
+    );
+    await run(t, `INSERT INTO myapi.movies VALUES (4, 'Amélie', 2001, 8.3)`);
+    await run(t, `UPDATE myapi.movies SET rating = 9.3 WHERE movie_id = 1`);
 
-      const app = await buildApp({
-        settings: { ...t.settings, log_level: 'warn' },
-        database: t.database,
-        tokenKey: TOKEN_KEY,
-        logger: createLogger('warn', new LogCapture()),
-      });
-      try {
-        for (const [username, password] of [
-          ['test_user@myapi.com', 'qwerty123'],
-          ['second@myapi.com', 'second-password'],
+    const app = await buildApp({
+      settings: { ...t.settings, log_level: 'warn' },
+      database: t.database,
+      tokenKey: TOKEN_KEY,
+      logger: createLogger('warn', new LogCapture()),
+    });
+    try {
+      for (const [username, password] of [
+        ['test_user@myapi.com', 'qwerty123'],
+        ['second@myapi.com', 'second-password'],
+      ] as const) {
+        const token = await app.inject({
+          method: 'POST',
+          url: '/token',
+          ...form({ username, password }),
+        });
+        assert.equal(token.statusCode, 200, `${username}: ${token.body}`);
+        const { access_token } = token.json<{ access_token: string }>();
+        const response = await app.inject({
+          method: 'GET',
+          url: '/movies/new?year=1990&rating=9',
+          headers: { authorization: `Bearer ${access_token}` },
+        });
+        assert.deepEqual(response.json(), [
+          { ...TUTORIAL_MOVIES[0], rating: 9.3 },
+          TUTORIAL_MOVIES[2],
+        ]);
+        for (const [id, content] of [
+          [1, '1/1994/9.3/The Shawshank Redemption'],
+          [4, '4/2001/8.3/Amélie'],
         ] as const) {
-          const token = await app.inject({
-            method: 'POST',
-            url: '/token',
-            ...form({ username, password }),
-          });
-          assert.equal(token.statusCode, 200, `${username}: ${token.body}`);
-          const { access_token } = token.json<{ access_token: string }>();
-          const response = await app.inject({
+          const movie = await app.inject({
             method: 'GET',
-            url: '/movies/new?year=1990&rating=9',
+            url: `/movies/${id}`,
             headers: { authorization: `Bearer ${access_token}` },
           });
-          assert.deepEqual(response.json(), [
-            { ...TUTORIAL_MOVIES[0], rating: 9.3 },
-            TUTORIAL_MOVIES[2],
-          ]);
-          for (const [id, content] of [
-            [1, '1/1994/9.3/The Shawshank Redemption'],
-            [4, '4/2001/8.3/Amélie'],
-          ] as const) {
-            const movie = await app.inject({
-              method: 'GET',
-              url: `/movies/${id}`,
-              headers: { authorization: `Bearer ${access_token}` },
-            });
-            const digest = createHash('md5').update(content).digest('hex');
-            assert.equal(movie.headers.etag, `"${digest}"`, content);
-          }
-          // The columns the accounts migration added default to an active regular user.
-          const me = await app.inject({
-            method: 'GET',
-            url: '/users/me',
-            headers: { authorization: `Bearer ${access_token}` },
-          });
-          assert.deepEqual(
-            [me.statusCode, me.json<{ is_active: boolean }>().is_active],
-            [200, true],
-          );
-          assert.equal(me.json<{ is_superuser: boolean }>().is_superuser, false);
+          const digest = createHash('md5').update(content).digest('hex');
+          assert.equal(movie.headers.etag, `"${digest}"`, content);
         }
-      } finally {
-        await app.close();
+        // The columns the accounts migration added default to an active regular user.
+        const me = await app.inject({
+          method: 'GET',
+          url: '/users/me',
+          headers: { authorization: `Bearer ${access_token}` },
+        });
+        assert.deepEqual([me.statusCode, me.json<{ is_active: boolean }>().is_active], [200, true]);
+        assert.equal(me.json<{ is_superuser: boolean }>().is_superuser, false);
       }
-      assert.deepEqual(await migrate(t.database.db), {
-        applied: [],
-        alreadyApplied: ALL_MIGRATIONS,
-      });
-    });
-
-    it('lets concurrent migrate runs serialise instead of failing', async () => {
-      const t = await fresh();
-      const reports = await Promise.all([migrate(t.database.db), migrate(t.database.db)]);
-      assert.deepEqual(reports.map((r) => r.applied).flat(), ALL_MIGRATIONS);
+    } finally {
+      await app.close();
+    }
+    assert.deepEqual(await migrate(t.database.db), {
+      applied: [],
+      alreadyApplied: ALL_MIGRATIONS,
     });
   });
-}
+
+  it('lets concurrent migrate runs serialise instead of failing', async () => {
+    const t = await fresh();
+    const reports = await Promise.all([migrate(t.database.db), migrate(t.database.db)]);
+    assert.deepEqual(reports.map((r) => r.applied).flat(), ALL_MIGRATIONS);
+  });
+});
 
 describe('drizzle/ and the models', () => {
   it('agree: drizzle-kit generate, as a new service starts, has nothing to add', async () => {

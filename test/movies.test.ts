@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
-import { databaseKinds, QueryWatch, type TestApp } from './support/databases.js';
+import { describeEachDatabase, QueryWatch, type TestApp } from './support/databases.js';
 import { tutorialApp } from './support/http.js';
 
 const TUTORIAL_RESULT = [
@@ -16,158 +16,156 @@ function etagOf(movie: { movie_id: number; title: string; released: number; rati
   return `"${createHash('md5').update(content).digest('hex')}"`;
 }
 
-for (const kind of databaseKinds()) {
-  describe(`movies (${kind})`, () => {
-    let t: TestApp;
-    let authorization: string;
-    before(async () => {
-      ({ t, authorization } = await tutorialApp(kind));
-    });
-    after(async () => {
-      await t.close();
-    });
+describeEachDatabase('movies', (kind) => {
+  let t: TestApp;
+  let authorization: string;
+  before(async () => {
+    ({ t, authorization } = await tutorialApp(kind));
+  });
+  after(async () => {
+    await t.close();
+  });
 
-    const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization } });
+  const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization } });
 
-    it("answers the tutorial's query exactly, as a bare JSON array with numeric ratings", async () => {
-      const response = await get('/movies/new?year=1990&rating=9');
-      assert.equal(response.statusCode, 200);
-      assert.match(String(response.headers['content-type']), /^application\/json/);
-      assert.deepEqual(response.json(), TUTORIAL_RESULT);
-      assert.equal(
-        response.body,
-        '[{"movie_id":1,"title":"The Shawshank Redemption","released":1994,"rating":9.2},' +
-          '{"movie_id":3,"title":"The Dark Knight","released":2008,"rating":9}]',
-      );
+  it("answers the tutorial's query exactly, as a bare JSON array with numeric ratings", async () => {
+    const response = await get('/movies/new?year=1990&rating=9');
+    assert.equal(response.statusCode, 200);
+    assert.match(String(response.headers['content-type']), /^application\/json/);
+    assert.deepEqual(response.json(), TUTORIAL_RESULT);
+    assert.equal(
+      response.body,
+      '[{"movie_id":1,"title":"The Shawshank Redemption","released":1994,"rating":9.2},' +
+        '{"movie_id":3,"title":"The Dark Knight","released":2008,"rating":9}]',
+    );
+  });
+
+  it('filters released >= year and rating >= rating, oldest release first, then by movie_id', async () => {
+    const response = await get('/movies/new?year=2000&rating=8.5');
+    const expected = DEMO_MOVIES.filter((m) => m.released >= 2000 && m.rating >= 8.5)
+      .map((m) => ({ ...m }))
+      .sort((a, b) => a.released - b.released || a.movie_id - b.movie_id);
+    assert.ok(expected.length > 3);
+    assert.deepEqual(response.json(), expected);
+    assert.deepEqual((await get('/movies/new?year=2100&rating=0')).json(), []);
+  });
+
+  it('gets one movie in both the path and the tutorial query form', async () => {
+    const byPath = await get('/movies/2');
+    assert.equal(byPath.statusCode, 200);
+    assert.deepEqual(byPath.json(), {
+      movie_id: 2,
+      title: 'The Godfather',
+      released: 1972,
+      rating: 9.2,
     });
+    assert.deepEqual((await get('/movies/?movie_id=2')).json(), byPath.json());
+  });
 
-    it('filters released >= year and rating >= rating, oldest release first, then by movie_id', async () => {
-      const response = await get('/movies/new?year=2000&rating=8.5');
-      const expected = DEMO_MOVIES.filter((m) => m.released >= 2000 && m.rating >= 8.5)
-        .map((m) => ({ ...m }))
-        .sort((a, b) => a.released - b.released || a.movie_id - b.movie_id);
-      assert.ok(expected.length > 3);
-      assert.deepEqual(response.json(), expected);
-      assert.deepEqual((await get('/movies/new?year=2100&rating=0')).json(), []);
-    });
-
-    it('gets one movie in both the path and the tutorial query form', async () => {
-      const byPath = await get('/movies/2');
-      assert.equal(byPath.statusCode, 200);
-      assert.deepEqual(byPath.json(), {
-        movie_id: 2,
-        title: 'The Godfather',
-        released: 1972,
-        rating: 9.2,
+  it('answers 404 for a movie that does not exist', async () => {
+    for (const url of ['/movies/99999', '/movies/?movie_id=99999']) {
+      const response = await get(url);
+      assert.equal(response.statusCode, 404);
+      assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+      assert.deepEqual(response.json(), {
+        type: 'about:blank',
+        title: 'Not Found',
+        status: 404,
+        detail: 'Movie 99999 not found',
       });
-      assert.deepEqual((await get('/movies/?movie_id=2')).json(), byPath.json());
-    });
-
-    it('answers 404 for a movie that does not exist', async () => {
-      for (const url of ['/movies/99999', '/movies/?movie_id=99999']) {
-        const response = await get(url);
-        assert.equal(response.statusCode, 404);
-        assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
-        assert.deepEqual(response.json(), {
-          type: 'about:blank',
-          title: 'Not Found',
-          status: 404,
-          detail: 'Movie 99999 not found',
-        });
-      }
-    });
-
-    it('answers 422 listing the failing fields for bad or missing parameters', async () => {
-      const cases: [string, string[]][] = [
-        ['/movies/new', ['querystring.year', 'querystring.rating']],
-        ['/movies/new?year=abc&rating=9', ['querystring.year']],
-        ['/movies/new?year=1990', ['querystring.rating']],
-        ['/movies/new?year=1990&rating=ten', ['querystring.rating']],
-        ['/movies/?movie_id=x', ['querystring.movie_id']],
-        ['/movies/', ['querystring.movie_id']],
-        ['/movies/abc', ['params.movie_id']],
-        ['/movies/0', ['params.movie_id']],
-        ['/movies/99999999999', ['params.movie_id']],
-      ];
-      for (const [url, fields] of cases) {
-        const response = await get(url);
-        assert.equal(response.statusCode, 422, url);
-        const body = response.json<{ detail: string; errors: { field: string }[] }>();
-        assert.equal(typeof body.detail, 'string');
-        assert.deepEqual(body.errors.map((e) => e.field).sort(), [...fields].sort(), url);
-      }
-    });
-
-    it('requires a bearer token on every movies route', async () => {
-      for (const url of ['/movies/1', '/movies/?movie_id=1', '/movies/new?year=1990&rating=9']) {
-        const response = await t.app.inject({ method: 'GET', url });
-        assert.equal(response.statusCode, 401, url);
-        assert.equal(response.headers['www-authenticate'], 'Bearer');
-      }
-    });
+    }
   });
 
-  describe(`reads by id asked for together (${kind})`, () => {
-    let t: TestApp;
-    let authorization: string;
-    /** The statements the app runs. */
-    const watch = new QueryWatch();
-    const statements = () => watch.runs.map((run) => run.name);
-    before(async () => {
-      ({ t, authorization } = await tutorialApp(kind, { queryArrays: watch.wrap }));
-    });
-    after(async () => {
-      await t.close();
-    });
-
-    const getAll = (urls: string[]) =>
-      Promise.all(
-        urls.map((url) => t.app.inject({ method: 'GET', url, headers: { authorization } })),
-      );
-    const URLS = ['/movies/1', '/movies/?movie_id=2', '/movies/2', '/movies/3', '/movies/99999'];
-
-    it('share one query, and each gets its own movie and ETag, or its 404', async () => {
-      watch.runs.length = 0;
-      const responses = await getAll(URLS);
-      assert.deepEqual(statements(), ['movies_by_id_any']);
-      assert.deepEqual(
-        responses.map((r) => r.statusCode),
-        [200, 200, 200, 200, 404],
-      );
-      for (const [i, id] of [1, 2, 2, 3].entries()) {
-        const movie = DEMO_MOVIES.find((m) => m.movie_id === id);
-        const response = responses[i];
-        assert.ok(movie && response);
-        assert.deepEqual(response.json(), { ...movie });
-        assert.equal(response.headers.etag, etagOf(movie), URLS[i]);
-      }
-      assert.equal(responses[4]?.json<{ detail: string }>().detail, 'Movie 99999 not found');
-
-      watch.runs.length = 0;
-      const [alone] = await getAll(['/movies/3']);
-      assert.equal(alone?.statusCode, 200);
-      assert.deepEqual(statements(), ['movies_by_id'], 'a lone read runs the single-key statement');
-    });
-
-    it('fail together with 503 when their query fails, and the next reads are answered', async () => {
-      watch.failNext(
-        Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }),
-        'movies_by_id_any',
-      );
-      const failed = await getAll(URLS);
-      assert.deepEqual(
-        failed.map((r) => r.statusCode),
-        [503, 503, 503, 503, 503],
-      );
-      for (const response of failed) {
-        assert.equal(response.headers['retry-after'], '5');
-        assert.equal(response.json<{ detail: string }>().detail, 'Database unavailable');
-      }
-      const again = await getAll(URLS);
-      assert.deepEqual(
-        again.map((r) => r.statusCode),
-        [200, 200, 200, 200, 404],
-      );
-    });
+  it('answers 422 listing the failing fields for bad or missing parameters', async () => {
+    const cases: [string, string[]][] = [
+      ['/movies/new', ['querystring.year', 'querystring.rating']],
+      ['/movies/new?year=abc&rating=9', ['querystring.year']],
+      ['/movies/new?year=1990', ['querystring.rating']],
+      ['/movies/new?year=1990&rating=ten', ['querystring.rating']],
+      ['/movies/?movie_id=x', ['querystring.movie_id']],
+      ['/movies/', ['querystring.movie_id']],
+      ['/movies/abc', ['params.movie_id']],
+      ['/movies/0', ['params.movie_id']],
+      ['/movies/99999999999', ['params.movie_id']],
+    ];
+    for (const [url, fields] of cases) {
+      const response = await get(url);
+      assert.equal(response.statusCode, 422, url);
+      const body = response.json<{ detail: string; errors: { field: string }[] }>();
+      assert.equal(typeof body.detail, 'string');
+      assert.deepEqual(body.errors.map((e) => e.field).sort(), [...fields].sort(), url);
+    }
   });
-}
+
+  it('requires a bearer token on every movies route', async () => {
+    for (const url of ['/movies/1', '/movies/?movie_id=1', '/movies/new?year=1990&rating=9']) {
+      const response = await t.app.inject({ method: 'GET', url });
+      assert.equal(response.statusCode, 401, url);
+      assert.equal(response.headers['www-authenticate'], 'Bearer');
+    }
+  });
+});
+
+describeEachDatabase('reads by id asked for together', (kind) => {
+  let t: TestApp;
+  let authorization: string;
+  /** The statements the app runs. */
+  const watch = new QueryWatch();
+  const statements = () => watch.runs.map((run) => run.name);
+  before(async () => {
+    ({ t, authorization } = await tutorialApp(kind, { queryArrays: watch.wrap }));
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const getAll = (urls: string[]) =>
+    Promise.all(
+      urls.map((url) => t.app.inject({ method: 'GET', url, headers: { authorization } })),
+    );
+  const URLS = ['/movies/1', '/movies/?movie_id=2', '/movies/2', '/movies/3', '/movies/99999'];
+
+  it('share one query, and each gets its own movie and ETag, or its 404', async () => {
+    watch.runs.length = 0;
+    const responses = await getAll(URLS);
+    assert.deepEqual(statements(), ['movies_by_id_any']);
+    assert.deepEqual(
+      responses.map((r) => r.statusCode),
+      [200, 200, 200, 200, 404],
+    );
+    for (const [i, id] of [1, 2, 2, 3].entries()) {
+      const movie = DEMO_MOVIES.find((m) => m.movie_id === id);
+      const response = responses[i];
+      assert.ok(movie && response);
+      assert.deepEqual(response.json(), { ...movie });
+      assert.equal(response.headers.etag, etagOf(movie), URLS[i]);
+    }
+    assert.equal(responses[4]?.json<{ detail: string }>().detail, 'Movie 99999 not found');
+
+    watch.runs.length = 0;
+    const [alone] = await getAll(['/movies/3']);
+    assert.equal(alone?.statusCode, 200);
+    assert.deepEqual(statements(), ['movies_by_id'], 'a lone read runs the single-key statement');
+  });
+
+  it('fail together with 503 when their query fails, and the next reads are answered', async () => {
+    watch.failNext(
+      Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }),
+      'movies_by_id_any',
+    );
+    const failed = await getAll(URLS);
+    assert.deepEqual(
+      failed.map((r) => r.statusCode),
+      [503, 503, 503, 503, 503],
+    );
+    for (const response of failed) {
+      assert.equal(response.headers['retry-after'], '5');
+      assert.equal(response.json<{ detail: string }>().detail, 'Database unavailable');
+    }
+    const again = await getAll(URLS);
+    assert.deepEqual(
+      again.map((r) => r.statusCode),
+      [200, 200, 200, 200, 404],
+    );
+  });
+});

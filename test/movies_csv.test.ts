@@ -8,7 +8,11 @@ import {
   movieFromRecord,
   type MovieService,
 } from '../src/services/movies/index.js';
-import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+import {
+  createTestDatabase,
+  describeEachDatabase,
+  type TestDatabase,
+} from './support/databases.js';
 import { chunksOf, csvFailure, HEADER, parse, TRICKY, TRICKY_CSV } from './movies_csv_fixtures.js';
 
 describe('movies CSV dialect', () => {
@@ -118,96 +122,94 @@ describe('movies CSV dialect', () => {
 });
 
 /** The service behind the commands, in process on both databases (the commands are below). */
-for (const kind of databaseKinds()) {
-  describe(`MovieService CSV import and export (${kind})`, () => {
-    const opened: TestDatabase[] = [];
-    after(async () => {
-      for (const t of opened) await t.close();
-    });
-    const fresh = async () => {
-      const t = await createTestDatabase(kind);
-      opened.push(t);
-      return createServices(t.database).movies;
-    };
-    const exportOf = async (service: MovieService, pageSize?: number) => {
-      let text = '';
-      await service.exportCsv(async (chunk) => {
-        text += chunk;
-      }, pageSize);
-      return text;
-    };
-    const importFailure = async (work: Promise<unknown>): Promise<CsvError> => {
-      try {
-        await work;
-      } catch (error) {
-        assert.ok(error instanceof CsvError, String(error));
-        return error;
-      }
-      assert.fail('expected a CsvError');
-    };
-
-    it('round-trips byte for byte through two databases, in pages, whatever the chunks', async () => {
-      const first = await fresh();
-      assert.equal(await exportOf(first), HEADER);
-      assert.deepEqual(await first.importCsv(chunksOf(TRICKY_CSV, 5)), { inserted: 8, total: 8 });
-      const exported = await exportOf(first, 3);
-      assert.equal(exported, TRICKY_CSV);
-      const second = await fresh();
-      await second.importCsv(chunksOf(exported, 4096));
-      assert.equal(Buffer.compare(Buffer.from(await exportOf(second)), Buffer.from(TRICKY_CSV)), 0);
-    });
-
-    it('a bad row after whole batches were inserted leaves the table as it was', async () => {
-      const service = await fresh();
-      await service.importCsv(chunksOf(TRICKY_CSV, 4096));
-      const good = Array.from({ length: 250 }, (_, i) =>
-        csvLine({ movie_id: 100 + i, title: `Movie ${i}`, released: 2000, rating: 5 }),
-      ).join('');
-      const batches: number[] = [];
-      const error = await importFailure(
-        service.importCsv(
-          chunksOf(`${HEADER}${good}999,Ten,2000,10.0\n`, 1000),
-          (done) => batches.push(done),
-          100,
-        ),
-      );
-      assert.deepEqual(batches, [100, 200], 'two batches went in before the bad row');
-      assert.equal(error.line, 252);
-      assert.match(error.message, /^line 252: rating must be 0\.0 to 9\.9/);
-      assert.equal(await exportOf(service), TRICKY_CSV);
-    });
-
-    it('a movie_id already there, or twice in the file, is refused with its line', async () => {
-      const service = await fresh();
-      await service.importCsv(chunksOf(TRICKY_CSV, 4096));
-      const taken = await importFailure(
-        service.importCsv(chunksOf(`${HEADER}100,New,2000,1\n3,Again,2000,1\n`, 4096)),
-      );
-      assert.equal(taken.message, 'line 3: movie_id 3 already exists');
-      const twice = await importFailure(
-        service.importCsv(
-          chunksOf(`${HEADER}100,New,2000,1\n101,x,2000,1\n100,Again,2000,1\n`, 4096),
-        ),
-      );
-      assert.equal(twice.message, 'line 4: movie_id 100 already exists');
-      const empty = await importFailure(service.importCsv(chunksOf('', 1)));
-      assert.equal(empty.line, 1);
-      assert.equal(await exportOf(service), TRICKY_CSV);
-    });
-
-    it('a NUL character in a field is refused with its line and field, before the database', async () => {
-      const service = await fresh();
-      await service.importCsv(chunksOf(TRICKY_CSV, 4096));
-      const cases: [string, RegExp][] = [
-        ['100,Fine,2000,1\n101,"Nul\u0000title",2000,1\n', /^line 3: title must not contain a NUL/],
-        ['100,Nul\u0000,2000,1\n', /^line 2: title must not contain a NUL/],
-        ['100,Fine,2000\u0000,1\n', /^line 2: released must be a year/],
-      ];
-      for (const [rows, reason] of cases) {
-        const error = await importFailure(service.importCsv(chunksOf(`${HEADER}${rows}`, 7)));
-        assert.match(error.message, reason);
-      }
-      assert.equal(await exportOf(service), TRICKY_CSV);
-    });
+describeEachDatabase('MovieService CSV import and export', (kind) => {
+  const opened: TestDatabase[] = [];
+  after(async () => {
+    for (const t of opened) await t.close();
   });
-}
+  const fresh = async () => {
+    const t = await createTestDatabase(kind);
+    opened.push(t);
+    return createServices(t.database).movies;
+  };
+  const exportOf = async (service: MovieService, pageSize?: number) => {
+    let text = '';
+    await service.exportCsv(async (chunk) => {
+      text += chunk;
+    }, pageSize);
+    return text;
+  };
+  const importFailure = async (work: Promise<unknown>): Promise<CsvError> => {
+    try {
+      await work;
+    } catch (error) {
+      assert.ok(error instanceof CsvError, String(error));
+      return error;
+    }
+    assert.fail('expected a CsvError');
+  };
+
+  it('round-trips byte for byte through two databases, in pages, whatever the chunks', async () => {
+    const first = await fresh();
+    assert.equal(await exportOf(first), HEADER);
+    assert.deepEqual(await first.importCsv(chunksOf(TRICKY_CSV, 5)), { inserted: 8, total: 8 });
+    const exported = await exportOf(first, 3);
+    assert.equal(exported, TRICKY_CSV);
+    const second = await fresh();
+    await second.importCsv(chunksOf(exported, 4096));
+    assert.equal(Buffer.compare(Buffer.from(await exportOf(second)), Buffer.from(TRICKY_CSV)), 0);
+  });
+
+  it('a bad row after whole batches were inserted leaves the table as it was', async () => {
+    const service = await fresh();
+    await service.importCsv(chunksOf(TRICKY_CSV, 4096));
+    const good = Array.from({ length: 250 }, (_, i) =>
+      csvLine({ movie_id: 100 + i, title: `Movie ${i}`, released: 2000, rating: 5 }),
+    ).join('');
+    const batches: number[] = [];
+    const error = await importFailure(
+      service.importCsv(
+        chunksOf(`${HEADER}${good}999,Ten,2000,10.0\n`, 1000),
+        (done) => batches.push(done),
+        100,
+      ),
+    );
+    assert.deepEqual(batches, [100, 200], 'two batches went in before the bad row');
+    assert.equal(error.line, 252);
+    assert.match(error.message, /^line 252: rating must be 0\.0 to 9\.9/);
+    assert.equal(await exportOf(service), TRICKY_CSV);
+  });
+
+  it('a movie_id already there, or twice in the file, is refused with its line', async () => {
+    const service = await fresh();
+    await service.importCsv(chunksOf(TRICKY_CSV, 4096));
+    const taken = await importFailure(
+      service.importCsv(chunksOf(`${HEADER}100,New,2000,1\n3,Again,2000,1\n`, 4096)),
+    );
+    assert.equal(taken.message, 'line 3: movie_id 3 already exists');
+    const twice = await importFailure(
+      service.importCsv(
+        chunksOf(`${HEADER}100,New,2000,1\n101,x,2000,1\n100,Again,2000,1\n`, 4096),
+      ),
+    );
+    assert.equal(twice.message, 'line 4: movie_id 100 already exists');
+    const empty = await importFailure(service.importCsv(chunksOf('', 1)));
+    assert.equal(empty.line, 1);
+    assert.equal(await exportOf(service), TRICKY_CSV);
+  });
+
+  it('a NUL character in a field is refused with its line and field, before the database', async () => {
+    const service = await fresh();
+    await service.importCsv(chunksOf(TRICKY_CSV, 4096));
+    const cases: [string, RegExp][] = [
+      ['100,Fine,2000,1\n101,"Nul\u0000title",2000,1\n', /^line 3: title must not contain a NUL/],
+      ['100,Nul\u0000,2000,1\n', /^line 2: title must not contain a NUL/],
+      ['100,Fine,2000\u0000,1\n', /^line 2: released must be a year/],
+    ];
+    for (const [rows, reason] of cases) {
+      const error = await importFailure(service.importCsv(chunksOf(`${HEADER}${rows}`, 7)));
+      assert.match(error.message, reason);
+    }
+    assert.equal(await exportOf(service), TRICKY_CSV);
+  });
+});

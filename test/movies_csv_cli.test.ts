@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { csvLine, movieFromRecord } from '../src/services/movies/index.js';
 import {
   createServerDatabase,
-  databaseKinds,
+  describeEachDatabase,
   moviesAnalyzed,
   TOKEN_KEY,
 } from './support/databases.js';
@@ -33,8 +33,10 @@ const STACK_FRAME = '    at ';
 // As subprocesses on the server database; on PGlite through a running server below. Each
 // embedded CLI run boots PGlite (seconds of CPU on these 2 cores), and a dozen of them beside
 // the other suites pushed time-bounded tests over their limits.
-for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
-  describe(`import-movies and export-movies (${kind})`, { concurrency: 1 }, () => {
+describeEachDatabase(
+  'import-movies and export-movies',
+  { kinds: ['postgres'], concurrency: 1 },
+  () => {
     let env: Record<string, string>;
     let drop: () => Promise<void>;
     let cwd: string;
@@ -177,8 +179,8 @@ for (const kind of databaseKinds().filter((k) => k === 'postgres')) {
       const text = await exported();
       assert.equal((await parse(text, 65_536)).length - 1, TRICKY.length + 25_000);
     });
-  });
-}
+  },
+);
 
 describe('import-movies and export-movies beside a running embedded server', () => {
   it('go through the server’s socket: the import is visible to the API at once, a bad file changes nothing', async () => {

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import { Scopes } from '../src/const.js';
 import { SessionService } from '../src/services/sessions.js';
-import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+import {
+  createTestDatabase,
+  describeEachDatabase,
+  type TestDatabase,
+} from './support/databases.js';
 import { delay } from './support/process.js';
 import { UserCRUD } from '../src/services/users.js';
 import { users } from '../src/models/users.js';
@@ -11,64 +15,62 @@ import { users } from '../src/models/users.js';
  * The per-request session check's cache, as two processes without NOTIFY (an embedded database
  * changed by the CLI) see it: a change made elsewhere is seen once the recheck interval passes.
  */
-for (const kind of databaseKinds()) {
-  describe(`session state cache (${kind})`, () => {
-    let t: TestDatabase;
-    let userId: number;
-    before(async () => {
-      t = await createTestDatabase(kind);
-      const user = await new UserCRUD(t.database, users).addOne({
-        name: 'cache',
-        email: 'cache@myapi.com',
-        hashed_password: 'x',
-      });
-      userId = user.user_id;
+describeEachDatabase('session state cache', (kind) => {
+  let t: TestDatabase;
+  let userId: number;
+  before(async () => {
+    t = await createTestDatabase(kind);
+    const user = await new UserCRUD(t.database, users).addOne({
+      name: 'cache',
+      email: 'cache@myapi.com',
+      hashed_password: 'x',
     });
-    after(async () => {
-      await t.close();
-    });
-
-    // Without `listen`: this suite checks the recheck interval, the only bound where no NOTIFY
-    // comes (an embedded database changed by the CLI, a listener reconnecting).
-    const service = (recheckSeconds: number) =>
-      new SessionService(
-        { db: t.database.db, queryArrays: t.database.queryArrays },
-        { refreshLifetimeSeconds: 3600, recheckSeconds },
-      );
-
-    it('serves a fresh state from memory, and re-reads it once the recheck interval passed', async () => {
-      const here = service(0.4);
-      const elsewhere = service(0.4);
-      const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
-      const first = await here.state(sessionId);
-      assert.equal(first?.live, true);
-      const cached = here.state(sessionId);
-      assert.ok(!(cached instanceof Promise), 'a fresh state needs no query');
-
-      await elsewhere.revokeSession(sessionId, 'test');
-      assert.equal((await elsewhere.state(sessionId))?.live, false, 'at once where it happened');
-      assert.equal((await here.state(sessionId))?.live, true, 'the other process still trusts it');
-      await delay(450);
-      assert.equal((await here.state(sessionId))?.live, false, 'within the recheck interval');
-    });
-
-    it('with a recheck interval of 0 reads the database on every check', async () => {
-      const here = service(0);
-      const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
-      assert.ok(here.state(sessionId) instanceof Promise);
-      assert.equal((await here.state(sessionId))?.live, true);
-      await service(0).revokeUserSessions(userId, 'test');
-      assert.equal((await here.state(sessionId))?.live, false);
-    });
-
-    it('shares one query among the checks waiting for the same session', async () => {
-      const here = service(5);
-      const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
-      const a = here.state(sessionId);
-      const b = here.state(sessionId);
-      assert.ok(a instanceof Promise);
-      assert.equal(a, b);
-      assert.equal((await a)?.userId, userId);
-    });
+    userId = user.user_id;
   });
-}
+  after(async () => {
+    await t.close();
+  });
+
+  // Without `listen`: this suite checks the recheck interval, the only bound where no NOTIFY
+  // comes (an embedded database changed by the CLI, a listener reconnecting).
+  const service = (recheckSeconds: number) =>
+    new SessionService(
+      { db: t.database.db, queryArrays: t.database.queryArrays },
+      { refreshLifetimeSeconds: 3600, recheckSeconds },
+    );
+
+  it('serves a fresh state from memory, and re-reads it once the recheck interval passed', async () => {
+    const here = service(0.4);
+    const elsewhere = service(0.4);
+    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    const first = await here.state(sessionId);
+    assert.equal(first?.live, true);
+    const cached = here.state(sessionId);
+    assert.ok(!(cached instanceof Promise), 'a fresh state needs no query');
+
+    await elsewhere.revokeSession(sessionId, 'test');
+    assert.equal((await elsewhere.state(sessionId))?.live, false, 'at once where it happened');
+    assert.equal((await here.state(sessionId))?.live, true, 'the other process still trusts it');
+    await delay(450);
+    assert.equal((await here.state(sessionId))?.live, false, 'within the recheck interval');
+  });
+
+  it('with a recheck interval of 0 reads the database on every check', async () => {
+    const here = service(0);
+    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    assert.ok(here.state(sessionId) instanceof Promise);
+    assert.equal((await here.state(sessionId))?.live, true);
+    await service(0).revokeUserSessions(userId, 'test');
+    assert.equal((await here.state(sessionId))?.live, false);
+  });
+
+  it('shares one query among the checks waiting for the same session', async () => {
+    const here = service(5);
+    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    const a = here.state(sessionId);
+    const b = here.state(sessionId);
+    assert.ok(a instanceof Promise);
+    assert.equal(a, b);
+    assert.equal((await a)?.userId, userId);
+  });
+});

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { describe, type TestOptions } from 'node:test';
 import pg from 'pg';
 import { buildApp, type App } from '../../src/app.js';
 import { loadSettings, type Settings } from '../../src/backend/config.js';
@@ -13,13 +14,14 @@ import {
   type Database,
 } from '../../src/backend/database.js';
 import { createLogger } from '../../src/backend/logging.js';
+import { ADMIN_DSN, connectAdmin, ensureTestDatabase } from './server_database.js';
 
 /**
  * Every suite runs against PGlite in memory and against the PostgreSQL server. The server is
  * required: unreachable, it fails the run. TEST_PG=off skips it on a machine without one
  * (refused when CI=true, so CI can never pass without the real server).
  */
-export const ADMIN_DSN = process.env.TEST_PG_DSN ?? 'postgresql://postgres@127.0.0.1:5432/test';
+export { ADMIN_DSN } from './server_database.js';
 export const TOKEN_KEY = 'test-signing-key-that-is-long-enough-0123456789';
 
 export type DatabaseKind = 'pglite' | 'postgres';
@@ -32,6 +34,37 @@ export function databaseKinds(): DatabaseKind[] {
   return ['pglite', 'postgres'];
 }
 
+export interface DatabaseSuiteOptions extends TestOptions {
+  /** The kinds this suite runs on (default: every kind of databaseKinds()). */
+  kinds?: readonly DatabaseKind[];
+}
+
+/**
+ * `describe(name (kind), options, ...)` once per database kind: the one place that decides on
+ * which databases a data suite runs.
+ */
+export function describeEachDatabase(
+  name: string,
+  options: DatabaseSuiteOptions,
+  fn: (kind: DatabaseKind) => void,
+): void;
+export function describeEachDatabase(name: string, fn: (kind: DatabaseKind) => void): void;
+export function describeEachDatabase(
+  name: string,
+  optionsOrFn: DatabaseSuiteOptions | ((kind: DatabaseKind) => void),
+  maybeFn?: (kind: DatabaseKind) => void,
+): void {
+  const { kinds, ...options } = typeof optionsOrFn === 'function' ? {} : optionsOrFn;
+  const fn = typeof optionsOrFn === 'function' ? optionsOrFn : maybeFn;
+  if (fn === undefined) throw new Error('describeEachDatabase needs a suite function');
+  for (const kind of databaseKinds()) {
+    if (kinds !== undefined && !kinds.includes(kind)) continue;
+    describe(`${name} (${kind})`, options, () => {
+      fn(kind);
+    });
+  }
+}
+
 export function withDatabase(url: string, name: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${name}`;
@@ -39,22 +72,14 @@ export function withDatabase(url: string, name: string): string {
 }
 
 async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: ADMIN_DSN, connectionTimeoutMillis: 5000 });
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new Error(
-      `the PostgreSQL server for tests is unreachable at ${ADMIN_DSN} (set TEST_PG_DSN, or TEST_PG=off outside CI)`,
-      { cause: error },
-    );
-  }
+  await ensureTestDatabase();
+  const client = await connectAdmin(ADMIN_DSN);
   try {
     return await work(client);
   } finally {
     await client.end();
   }
 }
-
 /** A new, empty database on the server; returns its DSN and a function that drops it. */
 export async function createServerDatabase(): Promise<{ dsn: string; drop: () => Promise<void> }> {
   const name = `myapi_test_${randomBytes(6).toString('hex')}`;
@@ -69,8 +94,7 @@ export async function createServerDatabase(): Promise<{ dsn: string; drop: () =>
 
 /** Whether PostgreSQL holds statistics of the movies table's columns (ANALYZE has run). */
 export async function moviesAnalyzed(dsn: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: dsn, connectionTimeoutMillis: 5000 });
-  await client.connect();
+  const client = await connectAdmin(dsn);
   try {
     const { rows } = await client.query<{ n: number }>(
       "select count(*)::int as n from pg_stats where schemaname = 'myapi' and tablename = 'movies'",

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
 import { USER } from './http.js';
+import { PROCESS_TIMEOUT_MS, scaled } from './timeouts.js';
 
 /**
  * `myapi` as a user runs it: `node dist/cli.js ...` subprocesses in directories of their own,
@@ -31,8 +32,11 @@ export const TUTORIAL_MOVIES = [
   { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
   { movie_id: 3, title: 'The Dark Knight', released: 2008, rating: 9 },
 ];
-export const STOP_TIMEOUT_MS = 10_000;
-export const TEST_TIMEOUT_MS = 60_000;
+/** The server's own shutdown grace (src/server.ts): a stop must end within it. */
+export const SHUTDOWN_GRACE_MS = 10_000;
+/** How long a test waits for a signalled server to exit. */
+export const STOP_TIMEOUT_MS = scaled(SHUTDOWN_GRACE_MS);
+export { PROCESS_TIMEOUT_MS, scaled, TEST_TIMEOUT_MS } from './timeouts.js';
 
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -125,7 +129,7 @@ export class Proc {
 
   /** Resolves when stdout satisfies `done` (checked on each chunk), fails on exit or timeout. */
   // A safety net, not a timing: a worker starting on a loaded 2-core machine can take 10 s.
-  waitForStdout(done: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  waitForStdout(done: () => boolean, what: string, timeoutMs = PROCESS_TIMEOUT_MS): Promise<void> {
     return new Promise((resolve, reject) => {
       const finish = (error?: Error) => {
         clearTimeout(timer);
@@ -145,7 +149,7 @@ export class Proc {
     });
   }
 
-  async finished(timeoutMs = 30_000): Promise<Exit> {
+  async finished(timeoutMs = PROCESS_TIMEOUT_MS): Promise<Exit> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -185,7 +189,7 @@ export class Server extends Proc {
   }
 
   /** Polls GET /ready until 200. */
-  async ready(timeoutMs = 30_000): Promise<void> {
+  async ready(timeoutMs = PROCESS_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (!this.alive) assert.fail(`the server exited before it was ready\n${this.show()}`);
@@ -293,7 +297,7 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** Written to stdin, which is then closed; without it stdin is closed at once. */
   input?: string;
-  /** Killed with SIGKILL after this long (default 30 s). */
+  /** Killed with SIGKILL after this long (default PROCESS_TIMEOUT_MS). */
   timeoutMs?: number;
 }
 
@@ -309,7 +313,7 @@ export function runCommand(args: string[], options: RunOptions): Promise<RunResu
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? PROCESS_TIMEOUT_MS);
     child.on('error', (error) => {
       clearTimeout(timer);
       reject(error);
