@@ -12,6 +12,8 @@ import type { Database } from './backend/database.js';
 import { isDatabaseUnavailable } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
+import { drainPlugin, httpServerOptions } from './backend/http_server.js';
+import { securityPlugin } from './routers/security.js';
 import {
   APP_NAME,
   DOCS_PATH,
@@ -96,6 +98,7 @@ export async function buildApp(options: AppOptions) {
     logController: new AccessLog(),
     // Unknown body fields are refused (422), never silently dropped: Fastify removes them by default.
     ajv: { customOptions: { allErrors: true, removeAdditional: false } },
+    ...httpServerOptions(settings),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((error, request, reply) => {
@@ -106,6 +109,8 @@ export async function buildApp(options: AppOptions) {
     errorHandler(mapped, request, reply);
   });
   app.setNotFoundHandler(notFoundHandler);
+  await app.register(securityPlugin, { settings });
+  await app.register(drainPlugin);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();
