@@ -100,7 +100,7 @@ const SETTINGS = {
         description: 'milliseconds from 1 to 3600000 to receive a whole request (408 after)',
       }),
       headers_timeout_ms: Type.Integer({
-        default: 10_000,
+        default: 20_000,
         minimum: 1,
         maximum: 3_600_000,
         description: 'milliseconds from 1 to 3600000 to receive the request headers (408 after)',
@@ -111,8 +111,10 @@ const SETTINGS = {
         maximum: 3_600_000,
         description: 'milliseconds from 1 to 3600000 an idle keep-alive connection stays open',
       }),
+      // Also what closes a connection that never sends a byte: Node stops timing such a one once
+      // the headers timeout has passed, so this stays below it.
       connection_timeout_ms: Type.Integer({
-        default: 60_000,
+        default: 15_000,
         minimum: 0,
         maximum: 3_600_000,
         description: 'milliseconds from 0 (never) to 3600000 of socket inactivity before closing',
