@@ -1,6 +1,7 @@
 // SIGTERM under keep-alive load: every request that reached the server gets an answer, no resets.
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TOKEN_KEY, createServerDatabase, databaseKinds } from './support/databases.js';
 import {
@@ -63,7 +64,57 @@ function send(
   });
 }
 
+/** A kept-alive connection that stays idle: it holds the drain open for its whole length. */
+async function idleKeptAlive(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => {
+    socket.once('data', () => {
+      resolve();
+    });
+    socket.write(`GET /health HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+  });
+  return socket;
+}
+
+/** Sends one request on an idle kept-alive socket and reads the answer until the server closes. */
+function requestAndRead(socket: Socket, host: string): Promise<string> {
+  return new Promise((resolve) => {
+    let answer = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (answer += chunk));
+    socket.on('close', () => {
+      resolve(answer);
+    });
+    socket.write(`GET /health HTTP/1.1\r\nHost: ${host}\r\n\r\n`);
+  });
+}
+
+/** Resolves once a new connection is refused: the server has stopped listening. */
+async function refused(url: string): Promise<void> {
+  const { hostname, port } = new URL(url);
+  for (;;) {
+    const error = await new Promise<string | undefined>((resolve) => {
+      const probe = connect(Number(port), hostname);
+      probe.on('connect', () => {
+        probe.destroy();
+        resolve(undefined);
+      });
+      probe.on('error', (e: NodeJS.ErrnoException) => {
+        resolve(e.code);
+      });
+    });
+    if (error === 'ECONNREFUSED') return;
+    await delay(10);
+  }
+}
+
 const LANES = 8;
+/** Longer than the 1 s default: the idle connections below must speak within it on a busy machine. */
+const DRAIN = { MYAPI_HTTP__DRAIN_MS: '3000' };
+/** Kept-alive connections idle at the signal that send their next request while it drains. */
+const IDLE = 4;
 
 /**
  * Keeps LANES keep-alive connections busy (movie reads, and logins on two lanes so some
@@ -71,7 +122,7 @@ const LANES = 8;
  */
 async function stopUnderLoad(
   server: Server,
-): Promise<{ outcomes: Outcome[]; signalledAt: number }> {
+): Promise<{ outcomes: Outcome[]; signalledAt: number; drained: string[] }> {
   const token = await login(server.url);
   const agent = new Agent({ keepAlive: true, maxSockets: LANES });
   const outcomes: Outcome[] = [];
@@ -99,17 +150,26 @@ async function stopUnderLoad(
   });
   // Let every lane's connection be established and reused a few times.
   while (outcomes.filter((o) => o.status === 200).length < 4 * LANES) await delay(20);
+  const idle = await Promise.all(Array.from({ length: IDLE }, () => idleKeptAlive(server.url)));
   const signalledAt = Date.now();
   server.child.kill('SIGTERM');
+  // The listener closes as the drain starts (the log is buffered, so it cannot tell when).
+  await refused(server.url);
+  const drained = await Promise.all(
+    idle.map((socket) => requestAndRead(socket, new URL(server.url).hostname)),
+  );
   const exit = await server.finished(STOP_TIMEOUT_MS);
   exited = true;
   await Promise.all(lanes);
   agent.destroy();
   assert.equal(exit.code, 0, server.show());
-  return { outcomes, signalledAt };
+  return { outcomes, signalledAt, drained };
 }
 
-function assertNoResets(outcomes: Outcome[], signalledAt: number, show: () => string): void {
+function assertNoResets(
+  { outcomes, signalledAt, drained }: Awaited<ReturnType<typeof stopUnderLoad>>,
+  show: () => string,
+): void {
   const resets = outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED');
   const summary = JSON.stringify(
     outcomes.reduce<Record<string, number>>((counts, o) => {
@@ -122,12 +182,18 @@ function assertNoResets(outcomes: Outcome[], signalledAt: number, show: () => st
   for (const o of outcomes) {
     if (o.status !== undefined) assert.ok([200, 503].includes(o.status), summary);
   }
-  const drained = outcomes.filter((o) => o.status === 503);
-  assert.ok(drained.length > 0, `no request met the drain: the test proved nothing ${summary}`);
-  for (const o of drained) {
+  for (const o of outcomes.filter((o) => o.status === 503)) {
     assert.equal(o.connection, 'close');
     assert.match(o.contentType ?? '', /^application\/problem\+json/);
     assert.equal(o.retryAfter, '1');
+  }
+  // Requests written on kept-alive connections once the drain had started: answered, not reset.
+  for (const answer of drained) {
+    assert.match(answer, /^HTTP\/1\.1 503 /, `${JSON.stringify(answer)}\n${show()}`);
+    assert.match(answer, /\r\nconnection: close\r\n/i);
+    assert.match(answer, /\r\nretry-after: 1\r\n/i);
+    assert.match(answer, /\r\ncontent-type: application\/problem\+json/i);
+    assert.match(answer, /"detail":"The server is shutting down: retry"/);
   }
   const answeredAfterSignal = outcomes.filter((o) => o.status === 200 && o.writtenAt < signalledAt);
   assert.ok(answeredAfterSignal.length > 0, summary);
@@ -166,23 +232,52 @@ describe(
         });
 
         it('one process: 0 resets, 503 + Connection: close while draining, exit 0', async () => {
-          const server = await startServer(cwd, env);
-          const { outcomes, signalledAt } = await stopUnderLoad(server);
-          assertNoResets(outcomes, signalledAt, () => server.show());
+          const server = await startServer(cwd, { ...env, ...DRAIN });
+          assertNoResets(await stopUnderLoad(server), () => server.show());
         });
 
         if (kind === 'postgres') {
           it('--workers 2: 0 resets, exit 0', async () => {
-            const server = await startServer(cwd, env, ['--workers', '2']);
+            const server = await startServer(cwd, { ...env, ...DRAIN }, ['--workers', '2']);
             await server.waitForStdout(
               () => server.stdout.split('myapi is serving').length - 1 === 2,
               'two workers',
             );
-            const { outcomes, signalledAt } = await stopUnderLoad(server);
-            assertNoResets(outcomes, signalledAt, () => server.show());
+            assertNoResets(await stopUnderLoad(server), () => server.show());
           });
         }
       });
     }
   },
 );
+
+describe('stopping while a connection holds the drain open', { timeout: TEST_TIMEOUT_MS }, () => {
+  const slow = { MYAPI_HTTP__DRAIN_MS: '30000' };
+
+  it('a second SIGTERM exits at once with code 1', async () => {
+    const server = await startServer(tempDir(), slow);
+    const socket = await idleKeptAlive(server.url);
+    server.child.kill('SIGTERM');
+    await server.waitForStdout(() => server.stdout.includes('SIGTERM received'), 'the first stop');
+    const again = Date.now();
+    const exit = await server.stop('SIGTERM');
+    socket.destroy();
+    assert.equal(exit.code, 1, server.show());
+    assert.ok(Date.now() - again < 5_000, 'the second signal did not force the exit');
+    assert.match(server.stdout, /SIGTERM again: exiting now/);
+  });
+
+  it('MYAPI_HTTP__SHUTDOWN_TIMEOUT_MS bounds the stop: exit 1 when it passes', async () => {
+    const server = await startServer(tempDir(), {
+      ...slow,
+      MYAPI_HTTP__SHUTDOWN_TIMEOUT_MS: '1000',
+    });
+    const socket = await idleKeptAlive(server.url);
+    const signalled = Date.now();
+    const exit = await server.stop('SIGTERM');
+    socket.destroy();
+    assert.equal(exit.code, 1, server.show());
+    assert.ok(Date.now() - signalled >= 900, 'exited before the timeout');
+    assert.match(server.stdout, /shutdown took too long: exiting/);
+  });
+});
