@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { Database } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
+import { drainPlugin, httpServerOptions } from './backend/http_server.js';
+import { securityPlugin } from './routers/security.js';
 import {
   APP_NAME,
   DOCS_PATH,
@@ -72,11 +74,14 @@ export async function buildApp(options: AppOptions) {
     // Errors of Node's HTTP parser and of Fastify's router answer as problem documents too.
     clientErrorHandler,
     frameworkErrors: errorHandler,
+    ...httpServerOptions(settings),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRoute', documentSharedErrors);
+  await app.register(securityPlugin, { settings });
+  await app.register(drainPlugin);
   app.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     done();

@@ -1,3 +1,4 @@
+// The primary of `myapi serve --workers N`: forks, restarts and stops the workers.
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
@@ -13,8 +14,8 @@ const MAX_RESTART_DELAY_MS = 30_000;
 const STABLE_AFTER_MS = 60_000;
 /** Workers that die before ever listening this many times in a row: the setup is broken. */
 const MAX_FAILED_STARTS = 3;
-/** Grace for the workers' own graceful shutdown before they are killed. */
-const SHUTDOWN_TIMEOUT_MS = 15_000;
+/** Beyond the workers' own shutdown timeout, before the primary kills them. */
+const SHUTDOWN_MARGIN_MS = 5_000;
 
 export class WorkersError extends Error {
   override name = 'WorkersError';
@@ -80,7 +81,7 @@ export async function superviseWorkers(
       logger.error('workers did not stop in time: killing them');
       for (const worker of states.keys()) worker.process.kill('SIGKILL');
       process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
+    }, settings.http.shutdown_timeout_ms + SHUTDOWN_MARGIN_MS);
     timer.unref();
     if (states.size === 0) process.exit(code);
     exitCode = code;

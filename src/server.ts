@@ -1,9 +1,12 @@
+// Starts the HTTP server on an opened database and stops it gracefully on signals.
 import cluster from 'node:cluster';
+import closeWithGrace from 'close-with-grace';
 import type { Logger } from 'pino';
 import { buildApp, type App } from './app.js';
 import type { Settings } from './backend/config.js';
 import { openDatabase, resolveTokenKey, type Database } from './backend/database.js';
 import { createLogger } from './backend/logging.js';
+import { drainAndClose } from './backend/http_server.js';
 import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
 
@@ -11,11 +14,10 @@ export interface RunningServer {
   app: App;
   database: Database;
   url: string;
+  /** MYAPI_HTTP__SHUTDOWN_TIMEOUT_MS: how long a graceful stop may take. */
+  shutdownTimeoutMs: number;
   close(): Promise<void>;
 }
-
-/** Grace for in-flight requests at shutdown before the process gives up on them. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export async function startServer(
   settings: Settings,
@@ -38,19 +40,11 @@ export async function startServer(
       app,
       database,
       url,
+      shutdownTimeoutMs: settings.http.shutdown_timeout_ms,
       async close() {
-        // Fastify stops accepting, answers 503 to new requests on open connections, and waits
-        // for in-flight requests; then the pool (and an embedded database) closes. A keep-alive
-        // connection whose request was in flight turns idle only after its response, which
-        // server.close() does not wait for: sweep those as they come, not after keepAliveTimeout.
-        const sweep = setInterval(() => {
-          app.server.closeIdleConnections();
-        }, 50);
-        try {
-          await app.close();
-        } finally {
-          clearInterval(sweep);
-        }
+        // Stop accepting, answer 503 with Connection: close on open connections while in-flight
+        // requests finish (backend/http_server.ts); then the pool (and an embedded database).
+        await drainAndClose(app, settings.http.drain_ms);
         await database.close();
       },
     };
@@ -63,8 +57,13 @@ export async function startServer(
 /** What a cluster's primary sends its workers to stop them gracefully. */
 export const STOP_MESSAGE = 'myapi:stop';
 
+/** Signals close-with-grace would catch that mean a crash, not a request to stop: left alone. */
+const CRASH_SIGNALS = ['SIGILL', 'SIGTRAP', 'SIGABRT', 'SIGBUS', 'SIGFPE', 'SIGSEGV'] as const;
+
 /**
- * SIGTERM and SIGINT finish in-flight requests, close the database, then exit; twice forces.
+ * SIGTERM, SIGINT (and SIGHUP, SIGQUIT, SIGUSR2) finish in-flight requests, close the database,
+ * then exit; twice forces; an uncaught error stops the same way with exit code 1
+ * (close-with-grace, bounded by MYAPI_HTTP__SHUTDOWN_TIMEOUT_MS).
  *
  * A cluster worker is stopped by its primary, with STOP_MESSAGE, and forced by it when it takes
  * too long. The signal that stopped the primary often reaches the workers too: Ctrl-C and
@@ -72,46 +71,47 @@ export const STOP_MESSAGE = 'myapi:stop';
  * message start the same one graceful stop, repeats change nothing, and SIGINT is the primary's.
  */
 export function closeOnSignals(server: RunningServer, logger: Logger): void {
-  let closing = false;
-  const shutdown = (reason: string) => {
-    closing = true;
-    logger.info(`${reason}: finishing in-flight requests`);
-    const timer = setTimeout(() => {
-      logger.error('shutdown took too long: exiting');
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS);
-    timer.unref();
-    server.close().then(
-      () => {
-        logger.info('stopped');
-        process.exit(0);
+  let stopping: Promise<void> | undefined;
+  const worker = cluster.isWorker;
+  const { close } = closeWithGrace(
+    {
+      delay: server.shutdownTimeoutMs,
+      logger: {
+        error: (message: unknown) => {
+          logger.error({ err: message }, 'error while stopping');
+        },
       },
-      (error: unknown) => {
-        logger.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  if (cluster.isWorker) {
-    const once = (reason: string) => {
-      if (!closing) shutdown(reason);
-    };
-    process.on('SIGTERM', () => {
-      once('SIGTERM received');
-    });
-    process.on('SIGINT', () => undefined);
-    process.on('message', (message) => {
-      if (message === STOP_MESSAGE) once('stop asked by the primary');
-    });
-    return;
-  }
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (closing) {
+      skip: worker ? [...CRASH_SIGNALS, 'SIGTERM', 'SIGINT'] : [...CRASH_SIGNALS],
+      onSecondSignal: (signal) => {
         logger.warn(`${signal} again: exiting now`);
-        process.exit(1);
-      }
-      shutdown(`${signal} received`);
-    });
-  }
+      },
+      onSecondError: (error) => {
+        logger.fatal({ err: error }, 'uncaught error while stopping: exiting now');
+      },
+      onTimeout: () => {
+        logger.error('shutdown took too long: exiting');
+      },
+    },
+    async ({ signal, err }) => {
+      if (err !== undefined) logger.fatal({ err }, 'uncaught error: stopping');
+      else if (signal !== undefined)
+        logger.info(`${signal} received: finishing in-flight requests`);
+      // In a worker the message and a signal may both ask: one stop serves both.
+      stopping ??= server.close();
+      await stopping;
+      logger.info('stopped');
+    },
+  );
+  if (!worker) return;
+  const once = (reason: string) => {
+    if (stopping === undefined) logger.info(`${reason}: finishing in-flight requests`);
+    close();
+  };
+  process.on('SIGTERM', () => {
+    once('SIGTERM received');
+  });
+  process.on('SIGINT', () => undefined);
+  process.on('message', (message) => {
+    if (message === STOP_MESSAGE) once('stop asked by the primary');
+  });
 }

@@ -120,6 +120,61 @@ const SETTINGS = {
     minLength: 1,
     description: TRUST_PROXY_FORMS,
   }),
+  http: Type.Object(
+    {
+      // Node's own defaults (300 s for a request, none for a silent socket) let a client that
+      // sends a byte now and then hold a connection for minutes: these bound every phase.
+      request_timeout_ms: Type.Integer({
+        default: 30_000,
+        minimum: 1,
+        maximum: 3_600_000,
+        description: 'milliseconds from 1 to 3600000 to receive a whole request (408 after)',
+      }),
+      headers_timeout_ms: Type.Integer({
+        default: 20_000,
+        minimum: 1,
+        maximum: 3_600_000,
+        description: 'milliseconds from 1 to 3600000 to receive the request headers (408 after)',
+      }),
+      keep_alive_timeout_ms: Type.Integer({
+        default: 72_000,
+        minimum: 1,
+        maximum: 3_600_000,
+        description: 'milliseconds from 1 to 3600000 an idle keep-alive connection stays open',
+      }),
+      // Also what closes a connection that never sends a byte: Node stops timing such a one once
+      // the headers timeout has passed, so this stays below it.
+      connection_timeout_ms: Type.Integer({
+        default: 15_000,
+        minimum: 0,
+        maximum: 3_600_000,
+        description: 'milliseconds from 0 (never) to 3600000 of socket inactivity before closing',
+      }),
+      drain_ms: Type.Integer({
+        default: 1_000,
+        minimum: 0,
+        maximum: 60_000,
+        description: 'milliseconds from 0 to 60000 that shutdown answers 503 on open connections',
+      }),
+      shutdown_timeout_ms: Type.Integer({
+        default: 10_000,
+        minimum: 100,
+        maximum: 600_000,
+        description: 'milliseconds from 100 to 600000 for a graceful stop before exiting anyway',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
+  cors: Type.Object(
+    {
+      origins: Type.String({
+        default: '',
+        pattern: '^(|https?://[^,\\s/]+(\\s*,\\s*https?://[^,\\s/]+)*)$',
+        description: 'empty (CORS off) or comma-separated origins such as https://app.example.com',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
     default: 8000,
