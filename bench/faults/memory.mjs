@@ -60,7 +60,13 @@ function heapOf(server, timeoutMs = 10_000) {
       resolve(m);
     };
     server.on('message', onMessage);
-    server.send({ type: 'myapi-bench-memory', id, gc: true });
+    try {
+      server.send({ type: 'myapi-bench-memory', id, gc: true });
+    } catch {
+      clearTimeout(timer);
+      server.off('message', onMessage);
+      resolve(null);
+    }
   });
 }
 
@@ -112,6 +118,10 @@ async function soak(kind, options) {
   const maxId = 96 + options.movies;
   const traffic = mixedTraffic({ token, maxId });
   const seconds = options.minutes * 60;
+  const snapshots = [];
+  // A snapshot stops the server for seconds and leaves native memory behind: only before the
+  // load and after it, so the samples in between are undisturbed.
+  if (options.snapshots) snapshots.push(await snapshot(server, dir, `${kind}-before`));
   const load = startLoad({
     port,
     connections: options.connections,
@@ -120,14 +130,19 @@ async function soak(kind, options) {
     timeoutMs: 30_000,
   });
   const samples = [];
-  const snapshots = [];
   let lastTotal = 0;
+  let died = null;
   console.error(
     `== ${kind}: ${options.minutes} min of mixed load at c${options.connections}, pid ${server.pid}`,
   );
   for (let t = 0; t <= seconds; t += options.sample_seconds) {
     const wait = load.t0 + t * 1000 - performance.now();
     if (wait > 0) await sleep(wait);
+    if (server.exitCode !== null || server.signalCode !== null) {
+      died = `the server exited (${server.exitCode ?? server.signalCode}) at about t=${t} s`;
+      console.error(`   ${died}`);
+      break;
+    }
     const rss = memoryOf(server.pid);
     const heap = await heapOf(server);
     const m = heap?.memory;
@@ -146,11 +161,11 @@ async function soak(kind, options) {
     console.error(
       `   t=${t}s RSS ${fmt(sample.rss_mb, 1)} MiB, heap ${fmt(sample.heap_used_mb, 1)} (live ${fmt(sample.heap_live_mb, 1)}), external ${fmt(sample.external_mb, 1)} MiB, ${sample.requests} requests`,
     );
-    if (options.snapshots && t === 60) snapshots.push(await snapshot(server, dir, `${kind}-1min`));
   }
   load.stop();
   const stats = await load.done;
-  if (options.snapshots) snapshots.push(await snapshot(server, dir, `${kind}-end`));
+  if (options.snapshots && died === null)
+    snapshots.push(await snapshot(server, dir, `${kind}-end`));
   await stopProcess(server, 10_000);
   const minute = Math.max(1, Math.round(60 / options.sample_seconds));
   const first = samples.slice(1, 1 + minute);
@@ -167,7 +182,7 @@ async function soak(kind, options) {
     live_heap_slope_second_half_mb_per_min: slope(half.map((s) => [s.t / 60, s.heap_live_mb])),
     external_slope_second_half_mb_per_min: slope(half.map((s) => [s.t / 60, s.external_mb])),
   };
-  return { kind, samples, trend, load: summary(stats), snapshots, dir };
+  return { kind, samples, trend, load: summary(stats), snapshots, dir, died };
 }
 
 runMain(async () => {
@@ -213,6 +228,7 @@ runMain(async () => {
     console.log(
       `load: ${toJson({ statuses: r.load.statuses, errors: r.load.errors, total: r.load.total }).replace(/\s+/g, ' ')}`,
     );
+    if (r.died) console.log(`NOTE: ${r.died}`);
     if (r.snapshots.length > 0) console.log(`heap snapshots: ${r.snapshots.join(' ')}`);
     console.log(`server log and files: ${r.dir}`);
   }

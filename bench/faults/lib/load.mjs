@@ -109,8 +109,12 @@ export function newStats(t0) {
     timeouts: 0,
     slowest_error_ms: 0,
     slowest_ok_ms: 0,
+    // Latencies of the error answers (capped), for their median.
+    error_ms: [],
     server_errors_without_retry_after: 0,
     bad_5xx: 0,
+    // The first few 5xx answers that break the promise (not a 503 with Retry-After), to see why.
+    bad_samples: [],
     // [ms since t0 at the answer, status or error code]
     timeline: [],
   };
@@ -128,11 +132,23 @@ export function record(stats, req, res) {
     return;
   }
   stats.statuses[res.status] = (stats.statuses[res.status] ?? 0) + 1;
-  if (res.status >= 400) stats.slowest_error_ms = Math.max(stats.slowest_error_ms, res.ms);
-  else stats.slowest_ok_ms = Math.max(stats.slowest_ok_ms, res.ms);
+  if (res.status >= 400) {
+    stats.slowest_error_ms = Math.max(stats.slowest_error_ms, res.ms);
+    if (stats.error_ms.length < 100_000) stats.error_ms.push(res.ms);
+  } else stats.slowest_ok_ms = Math.max(stats.slowest_ok_ms, res.ms);
   if (res.status >= 500) {
+    const bad = res.status !== 503 || res.headers['retry-after'] === undefined;
     if (res.status !== 503) stats.bad_5xx++;
-    else if (res.headers['retry-after'] === undefined) stats.server_errors_without_retry_after++;
+    else if (bad) stats.server_errors_without_retry_after++;
+    if (bad && stats.bad_samples.length < 3) {
+      const { connection, 'retry-after': retryAfter, 'content-type': type } = res.headers;
+      stats.bad_samples.push({
+        request: `${req.method ?? 'GET'} ${req.path.slice(0, 80)}`,
+        status: res.status,
+        headers: { connection, 'retry-after': retryAfter, 'content-type': type },
+        body: res.body.slice(0, 200),
+      });
+    }
   }
   if (res.status !== 200 || stats.timeline.length < 200_000) stats.timeline.push([end, res.status]);
 }
@@ -155,11 +171,13 @@ export function recovery(stats, backAt) {
 
 /** The figures worth printing, without the timeline. */
 export function summary(stats) {
-  const { timeline, t0, ...rest } = stats;
+  const { timeline, t0, error_ms: errorMs, ...rest } = stats;
   void timeline;
   void t0;
+  const sorted = [...errorMs].sort((a, b) => a - b);
   return {
     ...rest,
+    median_error_ms: sorted.length ? Math.round(sorted[Math.floor(sorted.length / 2)]) : null,
     slowest_error_ms: Math.round(rest.slowest_error_ms),
     slowest_ok_ms: Math.round(rest.slowest_ok_ms),
   };
