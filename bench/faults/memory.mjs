@@ -88,9 +88,9 @@ async function snapshot(server, dir, name) {
   for (let i = 0; i < 600; i++) {
     await sleep(500);
     const fresh = readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
-    // Node writes the file in one go; wait one more tick so it is complete.
+    // Node writes the file from the main thread: once the server answers again, it is complete.
     if (fresh.length > 0) {
-      await sleep(3000);
+      await heapOf(server, 120_000);
       const target = path.join(dir, `${name}.heapsnapshot`);
       renameSync(path.join(dir, fresh[0]), target);
       return target;

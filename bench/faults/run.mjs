@@ -53,8 +53,11 @@ runMain(async () => {
     result.seconds = Math.round((performance.now() - started) / 100) / 10;
     results[name] = result;
     console.log(toJson(result.figures).trimEnd());
-    for (const c of result.checks)
-      console.log(`${c.ok ? 'ok  ' : c.known ? 'KNOWN' : 'FAIL'} ${c.what}`);
+    for (const c of result.checks) {
+      // `known` names the issue item a failing check belongs to (a defect being fixed).
+      const known = !c.ok && c.known ? ` [known: ${c.known}]` : '';
+      console.log(`${c.ok ? 'ok  ' : 'FAIL'} ${c.what}${known}`);
+    }
     failed += result.checks.filter((c) => !c.ok).length;
   }
   if (values.json) writeJson(values.json, results);

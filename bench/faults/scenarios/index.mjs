@@ -3,6 +3,7 @@ import { databaseOutage } from './database.mjs';
 import { killCli } from './cli.mjs';
 import { poolLock } from './pool.mjs';
 import { killDuringWrites, sigterm } from './server.mjs';
+import { slowClients } from './slow.mjs';
 
 export const SCENARIOS = {
   'pg-restart-fast': {
@@ -94,5 +95,10 @@ export const SCENARIOS = {
         count: 200000,
         dir,
       }),
+  },
+
+  'slow-clients': {
+    about: 'slowloris: 20 connections sending header lines and 20 sending a body at 1 byte/2 s',
+    run: ({ dir, quick }) => slowClients({ dir, capSeconds: quick ? 40 : 130 }),
   },
 };
