@@ -1,6 +1,7 @@
 // A short subset of the fault suite (bench/faults, `npm run faults`) in the normal test run:
-// kill -9 during writes on a private PostgreSQL cluster and on the embedded database, and an
-// immediate PostgreSQL restart under read load, through the suite's own command.
+// kill -9 during writes on a private PostgreSQL cluster and an immediate PostgreSQL restart under
+// read load, through the suite's own command (the embedded database's kill -9 takes too long for
+// the suite's time and runs with `npm run faults`).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -10,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { CLI, cleanEnv, tempDir } from './support/process.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SCENARIOS = ['kill9-writes-pg', 'kill9-writes-embedded', 'pg-restart-immediate'];
-/** Loaded 2-core machine: the three scenarios take about 75 s there. */
+const SCENARIOS = ['kill9-writes-pg', 'pg-restart-immediate'];
+/** Generous: on a 2-core machine at load 30 the two scenarios took about 70 s. */
 const SUITE_TIMEOUT_MS = 240_000;
 
 interface Check {
@@ -53,20 +54,15 @@ describe('fault suite (bench/faults --quick)', { timeout: SUITE_TIMEOUT_MS }, ()
       const results = JSON.parse(readFileSync(out, 'utf8')) as Record<string, Outcome>;
       assert.deepEqual(Object.keys(results).sort(), [...SCENARIOS].sort());
 
-      for (const name of ['kill9-writes-pg', 'kill9-writes-embedded']) {
-        const f = figuresOf(results, name);
-        assert.ok(
-          Number(f.writes_acknowledged) > 0,
-          `${name}: no write was acknowledged\n${output}`,
-        );
-        assert.equal(
-          f.writes_found,
-          f.writes_acknowledged,
-          `${name}: acknowledged writes lost\n${output}`,
-        );
-        assert.deepEqual(f.missing, [], name);
-        assert.equal(f.bad_5xx, 0, `${name}: a 5xx other than 503\n${output}`);
-      }
+      const k = figuresOf(results, 'kill9-writes-pg');
+      assert.ok(Number(k.writes_acknowledged) > 0, `kill -9: no write was acknowledged\n${output}`);
+      assert.equal(
+        k.writes_found,
+        k.writes_acknowledged,
+        `kill -9: acknowledged writes lost\n${output}`,
+      );
+      assert.deepEqual(k.missing, []);
+      assert.equal(k.bad_5xx, 0, `kill -9: a 5xx other than 503\n${output}`);
 
       const r = figuresOf(results, 'pg-restart-immediate');
       assert.equal(r.bad_5xx, 0, `restart: a 5xx other than 503\n${output}`);

@@ -25,9 +25,9 @@ let counter = 0;
 
 /**
  * A migrated, seeded database with an admin user: on the private cluster (`cluster` given) or
- * embedded (pglite:<temp dir>). Returns { dsn, env(extra), kind }.
+ * embedded (pglite:<temp dir>); `seed: false` leaves the movies table empty. Returns { dsn, env(extra), kind }.
  */
-export async function prepareDatabase({ cluster, movies = 2000, settings = {} } = {}) {
+export async function prepareDatabase({ cluster, movies = 2000, seed = true, settings = {} } = {}) {
   let dsn;
   if (cluster) {
     dsn = await createDatabase(cluster, `faults_${process.pid}_${++counter}`);
@@ -46,7 +46,7 @@ export async function prepareDatabase({ cluster, movies = 2000, settings = {} } 
   };
   const env = (extra = {}) => serverEnv({ ...base, ...extra });
   myapi(['migrate'], env());
-  myapi(['seed'], env());
+  if (seed) myapi(['seed'], env());
   if (movies > 0) myapi(['seed', '--synthetic', String(movies)], env());
   myapi(
     ['create-user', '--name', 'Faults', '--email', EMAIL, '--password', PASSWORD, '--admin'],

@@ -7,11 +7,10 @@ import { auth, prepareDatabase, randomId, serve } from '../lib/app.mjs';
 import { probe, startCluster } from '../lib/cluster.mjs';
 import { recovery, startLoad, summary } from '../lib/load.mjs';
 
-const MOVIES = 2000;
-
 /** mode: 'fast' | 'immediate' (a restart) or 'down' (stop, wait downSeconds, start). */
 export async function databaseOutage({
   mode,
+  movies = 2000,
   downSeconds = 15,
   connections = 32,
   before = 3,
@@ -19,12 +18,12 @@ export async function databaseOutage({
   dir,
 }) {
   const cluster = await startCluster();
-  const db = await prepareDatabase({ cluster, movies: MOVIES });
+  const db = await prepareDatabase({ cluster, movies });
   const { server, token, port } = await serve(db, {
     logFile: path.join(dir, `server-${mode}.log`),
   });
   const h = auth(token);
-  const maxId = 96 + MOVIES;
+  const maxId = 96 + movies;
   const load = startLoad({
     port,
     connections,

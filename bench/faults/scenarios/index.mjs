@@ -15,6 +15,7 @@ export const SCENARIOS = {
     run: ({ dir, quick }) =>
       databaseOutage({
         mode: 'immediate',
+        movies: quick ? 0 : 2000,
         dir,
         after: quick ? 3 : 5,
         connections: quick ? 16 : 32,

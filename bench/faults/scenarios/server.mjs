@@ -66,7 +66,7 @@ export async function sigterm({ workers, connections = 32, before = 3, dir }) {
  */
 export async function killDuringWrites({ embedded, connections = 8, before = 4, dir }) {
   const cluster = embedded ? undefined : await startCluster();
-  const db = await prepareDatabase({ cluster, movies: 0 });
+  const db = await prepareDatabase({ cluster, movies: 0, seed: false });
   const logFile = path.join(dir, `server-kill9-${db.kind}.log`);
   const { server, token, port } = await serve(db, { logFile });
   const h = { ...auth(token), 'content-type': 'application/json' };
