@@ -2,7 +2,7 @@
 // search, logins, writes, 5% malformed requests) on the embedded database and on PostgreSQL (a
 // private cluster), sampling the server's RSS from /proc and its V8 heap over IPC; prints a
 // table over time and the trend. Optionally writes heap snapshots to compare (heapdiff.mjs).
-import { readdirSync, renameSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import {
   build,
@@ -68,6 +68,35 @@ function heapOf(server, timeoutMs = 10_000) {
       resolve(null);
     }
   });
+}
+
+/**
+ * Where the RSS is, from /proc/<pid>/smaps: glibc's main heap ([heap], native allocations) and
+ * the largest anonymous mapping (with the embedded database, its WebAssembly memory).
+ */
+function smapsOf(pid) {
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return { native_heap_mb: NaN, largest_anon_mb: NaN };
+  }
+  let name = '';
+  let brk = 0;
+  let largest = 0;
+  for (const line of text.split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      name = head[1];
+      continue;
+    }
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (!rss) continue;
+    const mb = Number(rss[1]) / 1024;
+    if (name === '[heap]') brk += mb;
+    else if (name === '') largest = Math.max(largest, mb);
+  }
+  return { native_heap_mb: brk, largest_anon_mb: largest };
 }
 
 /** Least-squares slope of y over x. */
@@ -154,6 +183,7 @@ async function soak(kind, options) {
       heap_live_mb: heap?.liveHeapUsed ? heap.liveHeapUsed / MB : NaN,
       external_mb: m ? m.external / MB : NaN,
       array_buffers_mb: m ? m.arrayBuffers / MB : NaN,
+      ...smapsOf(server.pid),
       requests: total - lastTotal,
     };
     lastTotal = total;
@@ -209,13 +239,24 @@ runMain(async () => {
       fmt(s.heap_used_mb, 1),
       fmt(s.heap_live_mb, 1),
       fmt(s.external_mb, 1),
+      fmt(s.native_heap_mb, 1),
+      fmt(s.largest_anon_mb, 1),
       s.requests,
     ]);
     console.log(
       textTable(
-        ['t (s)', 'RSS', 'heap used', 'live heap', 'external', 'requests'],
+        [
+          't (s)',
+          'RSS',
+          'heap used',
+          'live heap',
+          'external',
+          'malloc [heap]',
+          'largest anon',
+          'requests',
+        ],
         rows,
-        [0, 1, 2, 3, 4, 5],
+        [0, 1, 2, 3, 4, 5, 6, 7],
       ),
     );
     const t = r.trend;
