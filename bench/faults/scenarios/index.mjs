@@ -1,5 +1,6 @@
 // The fault scenarios by name, for bench/faults/run.mjs (`--only` picks among these).
 import { databaseOutage } from './database.mjs';
+import { batchIsolation } from './batch.mjs';
 import { killCli } from './cli.mjs';
 import { poolLock } from './pool.mjs';
 import { killDuringWrites, sigterm } from './server.mjs';
@@ -101,5 +102,14 @@ export const SCENARIOS = {
   'slow-clients': {
     about: 'slowloris: 20 connections sending header lines and 20 sending a body at 1 byte/2 s',
     run: ({ dir, quick }) => slowClients({ dir, capSeconds: quick ? 40 : 130 }),
+  },
+
+  'batch-isolation-pg': {
+    about: 'GET /movies/Infinity and a valid GET /movies/{id} at once, 30 times (PostgreSQL)',
+    run: ({ dir }) => batchIsolation({ dir }),
+  },
+  'batch-isolation-embedded': {
+    about: 'GET /movies/Infinity and a valid GET /movies/{id} at once, 30 times (embedded)',
+    run: ({ dir }) => batchIsolation({ dir, embedded: true }),
   },
 };
