@@ -185,6 +185,8 @@ describeEachDatabase('authentication', (kind) => {
         });
       const responses = await Promise.all(Array.from({ length: 12 }, attempt));
       const statuses = responses.map((r) => r.statusCode);
+      const errors = busy.logs.raw.filter((line) => line.includes('"level":50'));
+      assert.deepEqual(errors, [], `errors logged: ${statuses.join()}`);
       // One hashing, two waiting: the other nine are refused without waiting their turn.
       assert.equal(statuses.filter((s) => s === 200).length, 3, statuses.join());
       assert.equal(statuses.filter((s) => s === 503).length, 9, statuses.join());

@@ -174,14 +174,28 @@ describeEachDatabase('AppCRUD and AppService', (kind) => {
       assert.deepEqual(names(), ['test_movie_by_id_any [[10,11]]', 'test_movie_by_id [12]']);
     }
 
-    // A failed query fails the lookups it answered, and only those.
-    watch.failNext(new Error('lost'));
+    // A lost database fails the lookups its query answered, and only those.
+    watch.failNext(Object.assign(new Error('lost'), { code: '08006' }));
     const settled = await Promise.allSettled([10, 11, 12].map((id) => lookup.byId(id)));
     assert.deepEqual(
       settled.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')),
       ['Error: lost', 'Error: lost', 'ok'],
     );
     assert.deepEqual(await lookup.byId(10), ten);
+
+    // A key the statement refuses (out of integer range) fails its own caller only, not the
+    // lookups that shared its query.
+    names();
+    const mixed = await Promise.allSettled([10, 2 ** 40, 11].map((id) => lookup.byId(id)));
+    assert.deepEqual(
+      mixed.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(
+      mixed.map((result) => (result.status === 'fulfilled' ? result.value : undefined)),
+      [ten, undefined, eleven],
+    );
+    assert.deepEqual(names().slice(0, 1), [`test_movie_by_id_any [[10,${2 ** 40}]]`]);
   });
 
   it('refuses a lookup whose key is not a column', () => {

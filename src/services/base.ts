@@ -12,6 +12,7 @@ import {
 import DataLoader from 'dataloader';
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
 import {
+  isDatabaseUnavailable,
   queryRows,
   type AppDb,
   type AppTx,
@@ -190,7 +191,24 @@ export class AppCRUD<TTable extends PgTable> {
     const sameTurn = new Map<Key, Promise<Row | undefined>>();
     const loader = new DataLoader<Key, Row | undefined>(
       async (keys) => {
-        const rows = keys.length === 1 ? await one({ key: keys[0] }) : await many({ keys });
+        if (keys.length === 1) return [(await one({ key: keys[0] }))[0]];
+        let rows: Row[];
+        try {
+          rows = await many({ keys });
+        } catch (error) {
+          if (isDatabaseUnavailable(error)) throw error;
+          // One key the statement refuses must not fail the others asked for in the same turn:
+          // each key again on its own, so only its own caller sees its error.
+          return Promise.all(
+            keys.map((key) =>
+              one({ key }).then(
+                ([row]) => row,
+                (failure: unknown) =>
+                  failure instanceof Error ? failure : new Error(String(failure)),
+              ),
+            ),
+          );
+        }
         const byKey = new Map(rows.map((row) => [row[keyField], row]));
         return keys.map((key) => byKey.get(key));
       },
