@@ -1,3 +1,4 @@
+/** buildApp: the Fastify application (plugins, docs, error handling, routers), without listen(). */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import formbody from '@fastify/formbody';

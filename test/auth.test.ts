@@ -13,6 +13,7 @@ import {
   type TestApp,
 } from './support/databases.js';
 import { form, login, seedTutorial, USER } from './support/http.js';
+import { scaled } from './support/timeouts.js';
 
 function b64(value: object): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -219,15 +220,22 @@ describeEachDatabase('authentication', (kind) => {
       });
       const attempt = (username: string, password: string) =>
         busy.app.inject({ method: 'POST', url: '/token', ...form({ username, password }) });
-      const holding = attempt(slow.email, slow.password);
-      await delay(100);
       const { db } = busy.database;
       const transaction = db.transaction.bind(db);
       let transactions = 0;
+      let settled = 0;
       db.transaction = ((...args: Parameters<typeof transaction>) => {
         transactions++;
-        return transaction(...args);
+        return transaction(...args).finally(() => {
+          settled++;
+        });
       }) as typeof db.transaction;
+      const holding = attempt(slow.email, slow.password);
+      // The slow login holds the slot once its throttle transaction is done and its user read:
+      // wait for the first, then give the second time that grows with the machine's load.
+      while (settled === 0) await delay(10);
+      await delay(scaled(300));
+      transactions = 0;
       const refused = await Promise.all(
         Array.from({ length: 5 }, () => attempt(USER.email, USER.password)),
       );

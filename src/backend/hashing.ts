@@ -1,3 +1,4 @@
+/** Where password hashes are computed: a niced child process, or this process. */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import argon2, { type Options as Argon2Options } from 'argon2';

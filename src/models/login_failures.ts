@@ -1,3 +1,4 @@
+/** Drizzle table of the login throttle's counters. */
 import { integer, text, timestamp } from 'drizzle-orm/pg-core';
 import { myapiSchema } from './base.js';
 

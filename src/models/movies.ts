@@ -1,3 +1,4 @@
+/** Drizzle table of the movie catalogue, and the columns hot reads select. */
 import { sql } from 'drizzle-orm';
 import { index, integer, numeric, text } from 'drizzle-orm/pg-core';
 import { myapiSchema } from './base.js';

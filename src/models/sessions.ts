@@ -1,3 +1,4 @@
+/** Drizzle tables of logins: sessions and their refresh tokens. */
 import { index, integer, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { myapiSchema } from './base.js';
 import { users } from './users.js';

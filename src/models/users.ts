@@ -1,3 +1,4 @@
+/** Drizzle table of user accounts. */
 import { sql } from 'drizzle-orm';
 import { boolean, index, serial, text } from 'drizzle-orm/pg-core';
 import { myapiSchema } from './base.js';

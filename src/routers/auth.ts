@@ -1,3 +1,4 @@
+/** HTTP routes of the OAuth2 token endpoint: password and refresh grants, revocation. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { REVOKE_URL, TOKEN_URL, Tags } from '../const.js';
 import { OAuthError } from '../exc.js';

@@ -1,3 +1,4 @@
+/** Route dependencies: the bearer token check and the scopes a route requires. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAUTH2_SCHEME, type Scope } from '../const.js';
 import type { Principal } from '../schemas/auth.js';

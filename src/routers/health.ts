@@ -1,3 +1,4 @@
+/** HTTP routes of the liveness and readiness probes. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Tags } from '../const.js';
 import { HealthSchema, ReadySchema } from '../schemas/health.js';

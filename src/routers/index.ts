@@ -1,3 +1,4 @@
+/** The routers the application registers, one per service. */
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
 import { moviesRouter } from './movies.js';

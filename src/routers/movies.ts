@@ -1,3 +1,4 @@
+/** HTTP routes of /movies: reads, writes with ETags, pages and the tutorial query. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
 import { Scopes, Tags } from '../const.js';

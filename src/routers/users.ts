@@ -1,3 +1,4 @@
+/** HTTP routes of /users: your account, and user administration (users:admin). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Scopes, Tags } from '../const.js';
 import { problemResponses } from '../schemas/problem.js';

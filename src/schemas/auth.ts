@@ -1,3 +1,4 @@
+/** TypeBox schemas of the OAuth2 token endpoints: the password and refresh grants, revocation. */
 import { Type, type Static } from 'typebox';
 import type { Scope } from '../const.js';
 

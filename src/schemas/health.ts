@@ -1,3 +1,4 @@
+/** TypeBox schemas of the liveness and readiness probes. */
 import { Type } from 'typebox';
 
 export const HealthSchema = Type.Object({ status: Type.Literal('ok') });

@@ -1,3 +1,4 @@
+/** TypeBox schemas of the movies service: a movie, its writes, its queries and pages. */
 import { Type, type Static } from 'typebox';
 
 const MovieId = Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: 'The movie id' });

@@ -1,3 +1,4 @@
+/** The RFC 9457 problem document every error answers with, and the error responses every operation shares. */
 import { Type, type Static } from 'typebox';
 
 export const FieldErrorSchema = Type.Object({

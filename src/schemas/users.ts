@@ -1,3 +1,4 @@
+/** TypeBox schemas of user accounts: what /users reads and writes. */
 import { Type, type Static } from 'typebox';
 
 const Name = Type.String({ minLength: 1, maxLength: 200, examples: ['test user'] });
