@@ -206,7 +206,7 @@ describeEachDatabase('authentication', (kind) => {
   });
 
   it('refuses logins beyond a full queue before any database work', async () => {
-    // One hashing slot, no queue: a login whose hash takes ~1 s (bcrypt cost 14) holds it.
+    // One hashing slot, no queue: a login whose hash takes seconds (bcrypt cost 15) holds it.
     const busy = await createTestApp(kind, {
       passwords: { concurrency: 1, max_queued: 0, upgrade_legacy: false },
     });
@@ -216,7 +216,7 @@ describeEachDatabase('authentication', (kind) => {
       await new UserCRUD(busy.database, users).addOne({
         name: 'slow',
         email: slow.email,
-        hashed_password: await bcrypt.hash(slow.password, 14),
+        hashed_password: await bcrypt.hash(slow.password, 15),
       });
       const attempt = (username: string, password: string) =>
         busy.app.inject({ method: 'POST', url: '/token', ...form({ username, password }) });
@@ -234,7 +234,7 @@ describeEachDatabase('authentication', (kind) => {
       // The slow login holds the slot once its throttle transaction is done and its user read:
       // wait for the first, then give the second time that grows with the machine's load.
       while (settled === 0) await delay(10);
-      await delay(scaled(300));
+      await delay(scaled(100));
       transactions = 0;
       const refused = await Promise.all(
         Array.from({ length: 5 }, () => attempt(USER.email, USER.password)),
