@@ -177,6 +177,10 @@ class BackgroundServer {
     try {
       process.kill(group ? -this.pid : this.pid, 'SIGTERM');
       const exit = await this.exited;
+      // With npm start the group's shell dies at once, while the server still drains its open
+      // keep-alive connections (MYAPI_HTTP__DRAIN_MS) before it logs `stopped`.
+      const deadline = Date.now() + 15_000;
+      while (!this.output.includes('"msg":"stopped"') && Date.now() < deadline) await delay(50);
       await delay(200); // the last lines may still be in the pipe
       assert.match(this.output, /"msg":"stopped"/, `no graceful stop\n${this.output}`);
       return exit;
