@@ -67,6 +67,27 @@ describeEachDatabase('login throttle under a parallel burst', (kind) => {
       return { checked, refusals: outcomes.filter((o) => o > 0) };
     };
 
+    it('checks that fail in parallel give their places back beside new attempts, without a deadlock', async () => {
+      const ths = throttles();
+      // One account and one address: every attempt takes the same three counters.
+      const [account, address] = [fresh('busy@example.com'), fresh('192.0.2.1')];
+      const hasherDown = new Error('the hasher is down');
+      for (let round = 0; round < 8; round++) {
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 16 }, async (_, i) => {
+            const th = ths[i % ths.length] as LoginThrottle;
+            const decision = await th.begin(account, address);
+            if (!decision.allowed) return;
+            await th.settle(decision.attempt, () => Promise.reject(hasherDown));
+          }),
+        );
+        const unexpected = outcomes.filter(
+          (o) => o.status === 'rejected' && o.reason !== hasherDown,
+        );
+        assert.deepEqual(unexpected, [], `round ${round}`);
+      }
+    });
+
     it(`one address: at most ${PAIR_LIMIT} of ${BURST} parallel guesses are checked`, async () => {
       const address = fresh('203.0.113.1');
       const { checked, refusals } = await burst(fresh('victim@example.com'), () => address);

@@ -90,9 +90,25 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
       .where(inArray(f.key, [...keys]));
   }
 
+  /**
+   * Locks these counters in key order, the order `lockCounters` takes them in. An UPDATE of
+   * several rows locks them in the order it finds them, which can be another: two transactions
+   * would then each hold a row the other waits for (a deadlock, seen under a login burst).
+   */
+  private async lockInKeyOrder(keys: readonly string[], tx: Executor): Promise<void> {
+    const f = loginFailures;
+    await tx
+      .select({ key: f.key })
+      .from(f)
+      .where(inArray(f.key, [...keys]))
+      .orderBy(f.key)
+      .for('update');
+  }
+
   /** One attempt fewer in flight on each of these counters, never below zero. */
   async release(keys: readonly string[], tx: Executor): Promise<void> {
     if (keys.length === 0) return;
+    await this.lockInKeyOrder(keys, tx);
     const f = loginFailures;
     await tx
       .update(f)
@@ -103,8 +119,7 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   /**
    * A right password: the pair's counter starts clean (the row goes unless other attempts are in
    * flight on it), the account's and the address's lose the failure counted up front (`undo`),
-   * and this attempt's reservations end (`release`). The rows are locked in key order first, as
-   * `lockCounters` does, so this never deadlocks with it.
+   * and this attempt's reservations end (`release`). The rows are locked in key order first.
    */
   async settleSuccess(
     pairKey: string,
@@ -113,12 +128,7 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
     tx: Executor,
   ): Promise<void> {
     const f = loginFailures;
-    await tx
-      .select({ key: f.key })
-      .from(f)
-      .where(inArray(f.key, [pairKey, ...undo, ...release]))
-      .orderBy(f.key)
-      .for('update');
+    await this.lockInKeyOrder([pairKey, ...undo, ...release], tx);
     await this.release(release, tx);
     await tx
       .delete(f)
