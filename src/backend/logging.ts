@@ -7,8 +7,8 @@ import { serializeError, serializeMessage, safeErrorMessage, redactUrl } from '.
 
 /**
  * Paths whose values never reach a log line: credentials in headers and bodies, issued tokens.
- * Explicit paths only: a wildcard (`*.password`) makes pino's redaction cost ~2 µs per line,
- * and this is paid on every access-log line.
+ * Explicit paths only: a wildcard (`*.password`) makes pino's redaction measurably slower
+ * (docs/development.md), and this is paid on every access-log line.
  */
 const REDACTED_PATHS = [
   'req.headers.authorization',

@@ -13,7 +13,7 @@ export const movies = myapiSchema.table(
     rating: numeric('rating', { precision: 2, scale: 1, mode: 'number' }).notNull(),
     // The version an ETag names: the MD5 of id/year/rating/title. PostgreSQL keeps it on every
     // write, whoever writes (the FastAPI app too), so a read fetches it instead of computing it
-    // (~6 us of PostgreSQL CPU per read). Not part of a movie: select `movieColumns` for those.
+    // on every read. Not part of a movie: select `movieColumns` for those.
     version: text('version')
       .notNull()
       .generatedAlwaysAs(
