@@ -60,8 +60,10 @@ export async function poolLock({ connections = 64, holdSeconds = 10, before = 2,
       what: `no reset or timeout (${figures.resets} resets, ${figures.timeouts} timeouts)`,
     },
     {
-      ok: figures.slowest_error_ms <= 1500,
-      what: `the slowest 503 came within 1.5 s (${figures.slowest_error_ms} ms)`,
+      // A request waits at most MYAPI_DATABASE__ACQUIRE_TIMEOUT_MS (1 s) for a connection, and one
+      // that holds a connection at most MYAPI_DATABASE__LOCK_TIMEOUT_MS (2 s) for the lock.
+      ok: figures.slowest_error_ms <= 2500,
+      what: `the slowest 503 came within the lock timeout and a margin, 2.5 s (${figures.slowest_error_ms} ms)`,
       known: 'issue 17 item 7',
     },
     {
