@@ -28,6 +28,10 @@ function assertSafeHeaders(response: LightMyRequestResponse, what: string): void
   assert.equal(h['x-content-type-options'], 'nosniff', what);
   assert.equal(h['referrer-policy'], 'no-referrer', what);
   assert.equal(h['x-frame-options'], 'DENY', what);
+  // helmet's other defaults come along (computed once, set on every answer).
+  assert.equal(h['strict-transport-security'], 'max-age=31536000; includeSubDomains', what);
+  assert.equal(h['cross-origin-opener-policy'], 'same-origin', what);
+  assert.equal(h['x-permitted-cross-domain-policies'], 'none', what);
 }
 
 for (const kind of databaseKinds()) {

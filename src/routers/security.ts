@@ -1,8 +1,10 @@
 // Browser-facing safety for every response: security headers, CORS by allow-list, no-store.
+import { IncomingMessage, type ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import helmet, { type HelmetOptions } from 'helmet';
 import type { Settings } from '../backend/config.js';
 
 /** The methods and request headers the API's operations use, for CORS preflight. */
@@ -34,13 +36,41 @@ export function corsOrigins(settings: Settings): string[] {
 }
 
 /**
+ * The headers helmet sets for `options`, computed once. None of the options used depends on the
+ * request (no CSP nonces), so every response gets the same set; @fastify/helmet would build
+ * helmet's middleware anew and set each header on every request.
+ */
+function helmetHeaders(options: Readonly<HelmetOptions>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const response = {
+    setHeader(name: string, value: string | number | readonly string[]) {
+      headers[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    },
+    removeHeader(name: string) {
+      // Only X-Powered-By, which neither Node nor Fastify sets.
+      Reflect.deleteProperty(headers, name.toLowerCase());
+    },
+  };
+  // No option here reads the request: an unconnected one stands in for it.
+  helmet(options)(
+    new IncomingMessage(new Socket()),
+    response as unknown as ServerResponse,
+    (error) => {
+      if (error !== undefined)
+        throw error instanceof Error ? error : new Error('helmet refused its options');
+    },
+  );
+  return headers;
+}
+
+/**
  * Headers from the OWASP REST security cheat sheet: nosniff, a Referrer-Policy, no framing
  * (X-Frame-Options and CSP frame-ancestors), and Cache-Control: no-store on anything answered
  * to a request with credentials. The docs' own CSP (set by @fastify/swagger-ui on its routes)
  * replaces the API's strict one there, so Swagger UI keeps working.
  */
 async function security(app: FastifyInstance, { settings }: { settings: Settings }): Promise<void> {
-  await app.register(helmet, {
+  const headers = helmetHeaders({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
@@ -51,6 +81,11 @@ async function security(app: FastifyInstance, { settings }: { settings: Settings
     crossOriginResourcePolicy: {
       policy: corsOrigins(settings).length > 0 ? 'cross-origin' : 'same-origin',
     },
+  });
+  // On the reply (not the raw response): a route's own header, such as the docs' CSP, replaces it.
+  app.addHook('onRequest', (_request, reply, done) => {
+    void reply.headers(headers);
+    done();
   });
 
   const origins = corsOrigins(settings);
