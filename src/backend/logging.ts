@@ -91,9 +91,10 @@ function loggedError(first: unknown): Error | undefined {
  * its parameters: the line gets the parameter-free message instead.
  */
 function logMethod(this: Logger, args: Parameters<LogFn>, method: LogFn): void {
-  const [first, second, ...rest] = args as unknown[];
-  const error = loggedError(first);
-  if (error !== undefined && (second === undefined || second === error.message)) {
+  // Lines without an error (every access line) go straight through, without copying the arguments.
+  const error = loggedError(args[0]);
+  if (error !== undefined && (args[1] === undefined || args[1] === error.message)) {
+    const [first, , ...rest] = args as unknown[];
     method.apply(this, [first, safeErrorMessage(error), ...rest] as Parameters<LogFn>);
     return;
   }
