@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, before, it } from 'node:test';
 import pg from 'pg';
 import { buildApp } from '../src/app.js';
 import { loadSettings } from '../src/backend/config.js';
@@ -7,7 +7,7 @@ import { migrate, openDatabase } from '../src/backend/database.js';
 import { createLogger } from '../src/backend/logging.js';
 import {
   createServerDatabase,
-  databaseKinds,
+  describeEachDatabase,
   LogCapture,
   TOKEN_KEY,
   type TestApp,
@@ -28,9 +28,9 @@ const LIMITS = [
 const ANSWER_WITHIN_MS = 5000;
 
 for (const limit of LIMITS) {
-  describe(
+  describeEachDatabase(
     `a locked table on the PostgreSQL server, with ${limit.name}`,
-    { skip: !databaseKinds().includes('postgres') && 'TEST_PG=off' },
+    { kinds: ['postgres'] },
     () => {
       let t: TestApp;
       let drop: () => Promise<void>;

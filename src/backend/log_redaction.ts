@@ -50,16 +50,24 @@ function isQueryError(error: Error): error is Error & { query: string; params: u
   return typeof fields.query === 'string' && Array.isArray(fields.params);
 }
 
-/** PostgreSQL's error fields (node-postgres and PGlite alike); SQLSTATE is five characters. */
-interface ServerError extends Error {
+/**
+ * PostgreSQL's error fields (node-postgres and PGlite alike) that name things and never hold a
+ * value: the ones a log line may keep. SQLSTATE (`code`) is five characters.
+ */
+const NAMING_FIELDS = [
+  'code',
+  'severity',
+  'schema',
+  'table',
+  'column',
+  'dataType',
+  'constraint',
+  'routine',
+] as const;
+type NamingFields = Partial<Record<(typeof NAMING_FIELDS)[number], string>>;
+
+interface ServerError extends Error, NamingFields {
   code: string;
-  severity?: string;
-  schema?: string;
-  table?: string;
-  column?: string;
-  dataType?: string;
-  constraint?: string;
-  routine?: string;
 }
 
 function isServerError(error: Error): error is ServerError {
@@ -101,18 +109,10 @@ function chainHasDatabaseError(error: Error): boolean {
   return false;
 }
 
-interface SafeError {
+interface SafeError extends NamingFields {
   type: string;
   message: string;
   stack?: string;
-  code?: string;
-  severity?: string;
-  schema?: string;
-  table?: string;
-  column?: string;
-  dataType?: string;
-  constraint?: string;
-  routine?: string;
   cause?: SafeError;
 }
 
@@ -129,22 +129,10 @@ function safeError(error: Error, depth = 0): SafeError {
     safe.stack = stacks.join('\ncaused by: ');
   }
   if (isServerError(error)) {
-    const { code, severity, schema, table, column, dataType, constraint, routine } = error;
-    Object.assign(
-      safe,
-      Object.fromEntries(
-        Object.entries({
-          code,
-          severity,
-          schema,
-          table,
-          column,
-          dataType,
-          constraint,
-          routine,
-        }).filter(([, value]) => typeof value === 'string'),
-      ),
-    );
+    for (const field of NAMING_FIELDS) {
+      const value = error[field];
+      if (typeof value === 'string') safe[field] = value;
+    }
   }
   if (error.cause instanceof Error && depth < 10) safe.cause = safeError(error.cause, depth + 1);
   return safe;
