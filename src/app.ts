@@ -12,22 +12,14 @@ import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
 import { drainPlugin, httpServerOptions } from './backend/http_server.js';
 import { securityPlugin } from './routers/security.js';
-import {
-  APP_NAME,
-  DOCS_PATH,
-  OAUTH2_SCHEME,
-  OPENAPI_PATH,
-  SCOPE_DESCRIPTIONS,
-  TOKEN_URL,
-  Tags,
-} from './const.js';
+import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
 import {
   clientErrorHandler,
   documentSharedErrors,
   errorHandler,
   notFoundHandler,
 } from './routers/errors.js';
-import { routers } from './routers/index.js';
+import { coreRouters, serviceRouters } from './routers/index.js';
 import { useStrictValidation } from './routers/validation.js';
 import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
@@ -35,6 +27,8 @@ import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
+import { serviceDefinitions } from './services/registry.js';
+import { SCOPE_DESCRIPTIONS } from './services/scopes.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -107,8 +101,7 @@ export async function buildApp(options: AppOptions) {
       },
       tags: [
         { name: Tags.auth, description: 'OAuth2 password and refresh grants, and logout' },
-        { name: Tags.movies, description: 'The movie catalogue (bearer token required)' },
-        { name: Tags.users, description: 'Your account, and user administration (users:admin)' },
+        ...serviceDefinitions.map(({ tag }) => tag),
         { name: Tags.operations, description: 'Liveness and readiness probes' },
       ],
       components: {
@@ -152,7 +145,9 @@ export async function buildApp(options: AppOptions) {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
     tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
   });
-  for (const router of routers) await app.register(router, { services });
+  for (const router of [...coreRouters, ...(await serviceRouters())]) {
+    await app.register(router, { services });
+  }
   return app;
 }
 

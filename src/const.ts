@@ -19,26 +19,16 @@ export const DEFAULT_DSN = 'pglite:./.myapi/pgdata';
 export const DOCS_PATH = '/docs';
 export const OPENAPI_PATH = '/openapi.json';
 
+/** The tags of the core routes; each registered service brings its own (services/registry.ts). */
 export const Tags = {
   auth: 'Authentication',
-  movies: 'Movies',
-  users: 'Users',
   operations: 'Operations',
 } as const;
 
 export const OAUTH2_SCHEME = 'OAuth2PasswordBearer';
 
-/** The OAuth2 scopes an access token may carry; a route declares the ones it needs. */
-export const Scopes = {
-  moviesRead: 'movies:read',
-  moviesWrite: 'movies:write',
-  usersAdmin: 'users:admin',
-} as const;
-export type Scope = (typeof Scopes)[keyof typeof Scopes];
-
-/** What each scope allows, for the OpenAPI document (Swagger UI's Authorize dialog). */
-export const SCOPE_DESCRIPTIONS: Record<Scope, string> = {
-  'movies:read': 'Read the movie catalogue',
-  'movies:write': 'Add, change and delete movies',
-  'users:admin': 'Manage user accounts',
-};
+/**
+ * An OAuth2 scope an access token may carry: each registered service declares its own
+ * (services/definition.ts), and services/scopes.ts knows them all.
+ */
+export type Scope = string;

@@ -271,7 +271,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
             tokenUrl: '/token',
             refreshUrl: '/token',
             scopes: {
-              'movies:read': 'Read the movie catalogue',
+              'movies:read': 'Read movies',
               'movies:write': 'Add, change and delete movies',
               'users:admin': 'Manage user accounts',
             },

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { Scopes } from '../src/const.js';
+import { moviesDefinition } from '../src/services/movies/index.js';
+import { ruleScopeNames } from '../src/services/definition.js';
 import { SessionService } from '../src/services/sessions.js';
 import {
   createTestDatabase,
@@ -42,7 +43,7 @@ describeEachDatabase('session state cache', (kind) => {
   it('serves a fresh state from memory, and re-reads it once the recheck interval passed', async () => {
     const here = service(0.4);
     const elsewhere = service(0.4);
-    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    const { sessionId } = await here.start(userId, [ruleScopeNames(moviesDefinition.name).read]);
     const first = await here.state(sessionId);
     assert.equal(first?.live, true);
     const cached = here.state(sessionId);
@@ -57,7 +58,7 @@ describeEachDatabase('session state cache', (kind) => {
 
   it('with a recheck interval of 0 reads the database on every check', async () => {
     const here = service(0);
-    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    const { sessionId } = await here.start(userId, [ruleScopeNames(moviesDefinition.name).read]);
     assert.ok(here.state(sessionId) instanceof Promise);
     assert.equal((await here.state(sessionId))?.live, true);
     await service(0).revokeUserSessions(userId, 'test');
@@ -66,7 +67,7 @@ describeEachDatabase('session state cache', (kind) => {
 
   it('shares one query among the checks waiting for the same session', async () => {
     const here = service(5);
-    const { sessionId } = await here.start(userId, [Scopes.moviesRead]);
+    const { sessionId } = await here.start(userId, [ruleScopeNames(moviesDefinition.name).read]);
     const a = here.state(sessionId);
     const b = here.state(sessionId);
     assert.ok(a instanceof Promise);

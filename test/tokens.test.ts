@@ -648,7 +648,7 @@ describeEachDatabase('tokens', (kind) => {
       assert.equal(password.tokenUrl, '/token');
       assert.equal(password.refreshUrl, '/token');
       assert.deepEqual(password.scopes, {
-        'movies:read': 'Read the movie catalogue',
+        'movies:read': 'Read movies',
         'movies:write': 'Add, change and delete movies',
         'users:admin': 'Manage user accounts',
       });

@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { OAUTH2_SCHEME, type Scope } from '../const.js';
 import type { Principal } from '../schemas/auth.js';
 import type { AuthService } from '../services/auth.js';
+import { isScope } from '../services/scopes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -22,6 +23,10 @@ export function bearerSecurity(...scopes: Scope[]) {
  * The check is synchronous while the token's session state is fresh in memory.
  */
 export function requireScopes(auth: AuthService, ...scopes: Scope[]) {
+  // A scope no service declares could never be granted: a typo must stop the start, not lock out.
+  const unknown = scopes.filter((scope) => !isScope(scope));
+  if (unknown.length > 0)
+    throw new Error(`unknown scope ${unknown.join(' ')}: no service declares it`);
   return function bearerHook(
     request: FastifyRequest,
     _reply: FastifyReply,

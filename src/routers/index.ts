@@ -1,8 +1,27 @@
-/** The routers the application registers, one per service. */
+/**
+ * The routers the application registers: the core ones (probes, logins), then one per
+ * registered service (services/registry.ts), found by its name as routers/<name>.ts.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Services } from '../services/index.js';
+import { serviceDefinitions } from '../services/registry.js';
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
-import { moviesRouter } from './movies.js';
-import { usersRouter } from './users.js';
 
-/** The routers, registered in this order; a new service adds its router here. */
-export const routers = [healthRouter, authRouter, moviesRouter, usersRouter];
+export type ServiceRouter = FastifyPluginAsyncTypebox<{ services: Services }>;
+
+/** The routers every application has, whatever services it registers. */
+export const coreRouters: ServiceRouter[] = [healthRouter, authRouter];
+
+/** Each registered service's router: routers/<name>.ts exports it as `router`. */
+export async function serviceRouters(): Promise<ServiceRouter[]> {
+  return Promise.all(
+    serviceDefinitions.map(async ({ name }) => {
+      const module = (await import(`./${name}.js`)) as { router?: ServiceRouter };
+      if (typeof module.router !== 'function') {
+        throw new Error(`routers/${name}.ts must export the service's router as \`router\``);
+      }
+      return module.router;
+    }),
+  );
+}

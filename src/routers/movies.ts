@@ -1,7 +1,6 @@
 /** HTTP routes of /movies: reads, writes with ETags, pages and the tutorial query. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply } from 'fastify';
-import { Scopes, Tags } from '../const.js';
 import {
   IfMatchHeadersSchema,
   MovieCreateSchema,
@@ -16,10 +15,14 @@ import {
   PageSizes,
 } from '../schemas/movies.js';
 import { problemResponses } from '../schemas/problem.js';
+import { ruleScopeNames } from '../services/definition.js';
 import type { Services } from '../services/index.js';
-import type { TaggedMovie } from '../services/movies/index.js';
+import { moviesDefinition, type TaggedMovie } from '../services/movies/index.js';
 import { bearerSecurity, linkNextPage, requireScopes } from './deps.js';
 import { parseIfMatch } from './if_match.js';
+
+const scopes = ruleScopeNames(moviesDefinition.name);
+const tags = [moviesDefinition.tag.name];
 
 const movieRef = { $ref: 'Movie', description: 'The movie' } as const;
 const taggedMovie = {
@@ -40,8 +43,8 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {
-  app.addHook('onRequest', requireScopes(services.auth, Scopes.moviesRead));
-  const common = { tags: [Tags.movies], security: bearerSecurity(Scopes.moviesRead) };
+  app.addHook('onRequest', requireScopes(services.auth, scopes.read));
+  const common = { tags, security: bearerSecurity(scopes.read) };
 
   app.get(
     '/movies/',
@@ -135,8 +138,8 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {
-  app.addHook('onRequest', requireScopes(services.auth, Scopes.moviesWrite));
-  const common = { tags: [Tags.movies], security: bearerSecurity(Scopes.moviesWrite) };
+  app.addHook('onRequest', requireScopes(services.auth, scopes.write));
+  const common = { tags, security: bearerSecurity(scopes.write) };
   const conditional =
     'Needs `If-Match` with the `ETag` of the movie as last read (or `*`): without it 428, ' +
     'and 412 (with the current `ETag`) if the movie changed since, so no update is lost.';
@@ -245,7 +248,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
 };
 
 /** Reads need movies:read and writes movies:write: two plugins, each with its own scope hook. */
-export const moviesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {

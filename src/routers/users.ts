@@ -1,6 +1,5 @@
 /** HTTP routes of /users: your account, and user administration (users:admin). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Scopes, Tags } from '../const.js';
 import { problemResponses } from '../schemas/problem.js';
 import {
   MeUpdateSchema,
@@ -12,21 +11,24 @@ import {
   UserUpdateSchema,
 } from '../schemas/users.js';
 import type { Services } from '../services/index.js';
+import { USERS_ADMIN, usersDefinition } from '../services/users_definition.js';
 import { bearerSecurity, linkNextPage, principalOf, requireScopes } from './deps.js';
+
+const tags = [usersDefinition.tag.name];
 
 const userRef = { $ref: 'User', description: 'The user' } as const;
 const noContent = { type: 'null', description: 'Done' } as const;
 
-export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
+export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
   app,
   { services },
 ) => {
   const { users, auth } = services;
   // Any valid token may look after its own account; managing others needs users:admin.
   const self = { onRequest: requireScopes(auth) };
-  const selfDoc = { tags: [Tags.users], security: bearerSecurity() };
-  const admin = { onRequest: requireScopes(auth, Scopes.usersAdmin) };
-  const adminDoc = { tags: [Tags.users], security: bearerSecurity(Scopes.usersAdmin) };
+  const selfDoc = { tags, security: bearerSecurity() };
+  const admin = { onRequest: requireScopes(auth, USERS_ADMIN) };
+  const adminDoc = { tags, security: bearerSecurity(USERS_ADMIN) };
 
   app.get(
     '/users/me',

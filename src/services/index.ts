@@ -5,10 +5,11 @@ import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
+import type { AccountDeps, ServiceDefinition, ServiceDeps } from './definition.js';
 import { HealthService } from './health.js';
-import { MovieService } from './movies/index.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
+import { serviceDefinitions } from './registry.js';
 import { SessionService } from './sessions.js';
 import { LoginThrottle } from './throttle.js';
 import { TokenCodec } from './tokens.js';
@@ -46,27 +47,41 @@ export function accountOptions(settings: Settings): AccountOptions {
   };
 }
 
-/** The services that need no settings: the catalogue and readiness. */
-export interface CatalogueServices {
-  health: HealthService;
-  movies: MovieService;
-}
+type Registered = (typeof serviceDefinitions)[number];
+
+/** The registered services of one kind, by name: `services.movies` is a MovieService. */
+type ServicesOf<Definition extends Registered> = {
+  [D in Definition as D['name']]: ReturnType<D['create']>;
+};
+
+/** The services that need no settings: readiness and every service that needs only the database. */
+export type CatalogueServices = { health: HealthService } & ServicesOf<
+  Extract<Registered, { needs: 'database' }>
+>;
 
 /** With account settings: users and their sessions too (the CLI's account commands). */
-export interface AccountServices extends CatalogueServices {
+export type AccountServices = CatalogueServices & {
   users: UserService;
   sessions: SessionService;
-}
+} & ServicesOf<Extract<Registered, { needs: 'accounts' }>>;
 
 /** With a token key as well: everything, logins included (the server). */
-export interface Services extends AccountServices {
-  auth: AuthService;
+export type Services = AccountServices & { auth: AuthService };
+
+function buildRegistered(deps: ServiceDeps | AccountDeps): Record<string, unknown> {
+  const built: Record<string, unknown> = {};
+  for (const definition of serviceDefinitions as readonly ServiceDefinition[]) {
+    if (definition.needs === 'database') built[definition.name] = definition.create(deps);
+    else if ('users' in deps) built[definition.name] = definition.create(deps);
+  }
+  return built;
 }
 
 /**
  * The services of the application over one database, built once and handed to the routers or
- * the CLI. Each level of options adds the services that need them, so a command that issues no
- * token needs no token key.
+ * the CLI: the core ones (readiness, accounts, logins) and every registered one
+ * (services/registry.ts). Each level of options adds the services that need them, so a command
+ * that issues no token needs no token key.
  */
 export function createServices(
   database: Database,
@@ -82,8 +97,10 @@ export function createServices(
   options?: { accounts: AccountOptions; tokens?: TokenOptions },
 ): CatalogueServices | AccountServices | Services {
   const context: ServiceContext = database;
-  const catalogue = { health: new HealthService(database), movies: new MovieService(context) };
-  if (options === undefined) return catalogue;
+  const health = new HealthService(database);
+  if (options === undefined) {
+    return { health, ...buildRegistered({ context }) } as CatalogueServices;
+  }
   const { accounts, tokens } = options;
   const hasher = new PasswordHasher(accounts.passwords);
   const sessions = new SessionService(context, {
@@ -92,9 +109,10 @@ export function createServices(
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
-  if (tokens === undefined) return { ...catalogue, users, sessions };
+  const core = { health, users, sessions, ...buildRegistered({ context, users, sessions }) };
+  if (tokens === undefined) return core as AccountServices;
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
   const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...catalogue, users, sessions, auth };
+  return { ...core, auth } as Services;
 }

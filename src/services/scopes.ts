@@ -1,16 +1,37 @@
-/** The OAuth2 scopes a role may hold and a token may ask for. */
-import { Scopes, type Scope } from '../const.js';
+/** The OAuth2 scopes a role may hold and a token may ask for: those the registered services declare. */
+import type { Scope } from '../const.js';
 import { OAuthError } from '../exc.js';
+import type { ScopeDefinition } from './definition.js';
+import { serviceDefinitions } from './registry.js';
 
-const ALL_SCOPES: readonly Scope[] = Object.values(Scopes);
-
-/** What a role may hold. Editing the catalogue and managing accounts are the superuser's. */
-export function allowedScopes(isSuperuser: boolean): readonly Scope[] {
-  return isSuperuser ? ALL_SCOPES : [Scopes.moviesRead];
+function collect(definitions: readonly { scopes: readonly ScopeDefinition[] }[]) {
+  const all = definitions.flatMap((definition) => definition.scopes);
+  const seen = new Set<string>();
+  for (const { scope } of all) {
+    if (seen.has(scope)) throw new Error(`the scope ${scope} is declared by two services`);
+    seen.add(scope);
+  }
+  return all;
 }
 
-function isScope(value: string): value is Scope {
-  return (ALL_SCOPES as readonly string[]).includes(value);
+const DEFINED = collect(serviceDefinitions);
+const ALL_SCOPES: readonly Scope[] = DEFINED.map(({ scope }) => scope);
+const USER_SCOPES: readonly Scope[] = DEFINED.filter(({ holder }) => holder === 'user').map(
+  ({ scope }) => scope,
+);
+
+/** What each scope allows, for the OpenAPI document (Swagger UI's Authorize dialog). */
+export const SCOPE_DESCRIPTIONS: Readonly<Record<Scope, string>> = Object.fromEntries(
+  DEFINED.map(({ scope, description }) => [scope, description]),
+);
+
+/** What a role may hold: a superuser every scope, a user those its services give every user. */
+export function allowedScopes(isSuperuser: boolean): readonly Scope[] {
+  return isSuperuser ? ALL_SCOPES : USER_SCOPES;
+}
+
+export function isScope(value: string): value is Scope {
+  return ALL_SCOPES.includes(value);
 }
 
 /** Parsed scope strings: a token's claim is parsed on every request, and there are few. */

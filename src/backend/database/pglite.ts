@@ -4,7 +4,6 @@ import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/pglite';
-import * as schema from '../../models/index.js';
 import { statementNames } from './pool.js';
 import type { AppDb, Database, Dsn } from './types.js';
 
@@ -20,7 +19,7 @@ export function inProcessPglite(
   dsn: Dsn,
   onClose: () => Promise<void>,
 ): Database {
-  const db = drizzle({ client, schema }) as unknown as AppDb;
+  const db = drizzle({ client }) as unknown as AppDb;
   // PGlite runs the text as given; the names are still checked, as on a server.
   const checkName = statementNames();
   return {

@@ -2,7 +2,6 @@
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
-import * as schema from '../../models/index.js';
 import type { Settings } from '../config.js';
 import { DatabaseUnavailableError } from './errors.js';
 import type { AppDb, ArrayQuery, Database, Dsn } from './types.js';
@@ -58,7 +57,7 @@ export function poolDatabase(
   options: { prepared: boolean; onClose?: () => Promise<void> },
 ): Database {
   handleConnectionErrors(pool);
-  const db = drizzle({ client: pool, schema }) as unknown as AppDb;
+  const db = drizzle({ client: pool }) as unknown as AppDb;
   const checkName = statementNames();
   const queryArrays: ArrayQuery = async (name, text, values) => {
     checkName(name, text);

@@ -1,10 +1,10 @@
 // What the database layer hands out: the Database every kind opens, its executors and options.
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
-import type * as schema from '../../models/index.js';
 import type { NotificationHandler } from '../listener.js';
 
-export type Schema = typeof schema;
+/** No relational query API: CRUD classes build their queries from the tables they import. */
+export type Schema = Record<string, never>;
 export type AppDb = PgDatabase<PgQueryResultHKT, Schema>;
 export type AppTx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
 /** What a CRUD method runs on: the database, or a transaction a service opened. */

@@ -14,3 +14,4 @@ export type { CsvRecord } from './csv.js';
 export { decodeCursor, encodeCursor } from './cursor.js';
 export { MovieService } from './service.js';
 export * from './types.js';
+export { moviesDefinition } from './definition.js';
