@@ -91,5 +91,5 @@ export function defineService<Name extends string, Service>(
   if (!NAME.test(definition.name)) throw new Error(`service name ${definition.name} is invalid`);
   const scopes =
     definition.scopes ?? ruleScopes(definition.name, definition.tag.name.toLowerCase());
-  return { ...definition, scopes } as ServiceDefinition<Name, Service>;
+  return { ...definition, scopes };
 }
