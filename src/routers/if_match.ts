@@ -1,12 +1,12 @@
 /** The If-Match request header, read into the precondition a conditional write checks. */
 import { InvalidInputError, PreconditionRequiredError } from '../exc.js';
-import type { Precondition } from '../services/movies/index.js';
+import type { Precondition } from '../services/resource/index.js';
 
 /** The strong entity tags of an If-Match header, or 'any' for `*`; weak tags never match. */
 export function parseIfMatch(header: string | undefined): Precondition {
   if (header === undefined || header.trim() === '') {
     throw new PreconditionRequiredError(
-      'This write needs an If-Match header: the ETag of the movie as you last read it, or *',
+      'This write needs an If-Match header: the ETag as you last read it, or *',
     );
   }
   if (header.trim() === '*') return 'any';

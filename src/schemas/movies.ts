@@ -203,12 +203,4 @@ export const MoviePatchSchema = Type.Object(
 );
 export type MoviePatch = Static<typeof MoviePatchSchema>;
 
-export const IfMatchHeadersSchema = Type.Object({
-  'if-match': Type.Optional(
-    Type.String({
-      description:
-        'Required: the `ETag` of the movie as last read (or `*` for any version); a stale one is answered with 412',
-      examples: ['"3c5bb1d3a6c4b1a8f3e1f2d4c5b6a7e8"'],
-    }),
-  ),
-});
+export { IfMatchHeadersSchema } from './resource.js';

@@ -1,11 +1,7 @@
 /** The shapes the movies service and its CRUD class exchange with their callers. */
 import type { Movie, MovieSortKey, SortOrder } from '../../schemas/movies.js';
 
-/**
- * Which stored versions a conditional write may replace: any (`*`), or one of these digests
- * (the strong ETags a client sent, without their quotes). The router reads it from If-Match.
- */
-export type Precondition = 'any' | readonly string[];
+export type { Precondition } from '../resource/types.js';
 
 /** A movie with the ETag that a later write must send back in If-Match. */
 export interface TaggedMovie {
