@@ -90,7 +90,7 @@ export class AppCRUD<TTable extends PgTable> {
   }
 
   /** The table as Drizzle's builders take it; the generic parameter only types the results. */
-  private get target(): PgTable {
+  protected get target(): PgTable {
     return this.table;
   }
 

@@ -3,9 +3,20 @@ import { and, asc, eq, getTableColumns, gte, ilike, lte, sql, type SQL } from 'd
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Executor } from '../../backend/database.js';
 import { AppCRUD, type ServiceContext } from '../base.js';
-import { RANGE_TYPES, type Precondition, type ResourceId, type ResourceTable } from './types.js';
+import {
+  RANGE_TYPES,
+  type FieldType,
+  type Precondition,
+  type ResourceId,
+  type ResourceTable,
+} from './types.js';
 
 type Row = Record<string, unknown>;
+
+/** A value as its column takes it: timestamps arrive as ISO 8601 text, their columns take Dates. */
+function toColumn(type: FieldType, value: unknown): unknown {
+  return type === 'timestamptz' && typeof value === 'string' ? new Date(value) : value;
+}
 
 /** LIKE's wildcards and escape character, taken literally in a search. */
 function escapeLike(text: string): string {
@@ -45,7 +56,7 @@ export class ResourceCRUD<TTable extends PgTable> extends AppCRUD<TTable> {
   async getTagged(id: ResourceId, tx?: Executor) {
     const [row] = await this.on(tx)
       .select(this.versioned)
-      .from(this.table)
+      .from(this.target)
       .where(eq(this.resource.id, id))
       .limit(1);
     return row === undefined ? undefined : this.tagged(row);
@@ -59,12 +70,12 @@ export class ResourceCRUD<TTable extends PgTable> extends AppCRUD<TTable> {
     const conditions: (SQL | undefined)[] = [];
     for (const [name, { column, type }] of Object.entries(this.resource.fields)) {
       const value = query[name];
-      if (value !== undefined) conditions.push(eq(column, value));
+      if (value !== undefined) conditions.push(eq(column, toColumn(type, value)));
       if (RANGE_TYPES.includes(type)) {
         const from = query[`${name}_from`];
         const to = query[`${name}_to`];
-        if (from !== undefined) conditions.push(gte(column, from));
-        if (to !== undefined) conditions.push(lte(column, to));
+        if (from !== undefined) conditions.push(gte(column, toColumn(type, from)));
+        if (to !== undefined) conditions.push(lte(column, toColumn(type, to)));
       }
       const contains = query[`${name}_contains`];
       if (type === 'text' && typeof contains === 'string') {
@@ -79,17 +90,27 @@ export class ResourceCRUD<TTable extends PgTable> extends AppCRUD<TTable> {
     const keyset = after === undefined ? undefined : sql`${this.resource.id} > ${after}`;
     const rows = await this.on(tx)
       .select(this.itemColumns)
-      .from(this.table)
+      .from(this.target)
       .where(and(where, keyset))
       .orderBy(asc(this.resource.id))
       .limit(limit);
     return rows;
   }
 
-  async insert(values: Row, tx?: Executor) {
+  /** The fields of `input` as their columns take them; anything else is left out. */
+  private columnValues(input: Row): Row {
+    const values: Row = {};
+    for (const [name, value] of Object.entries(input)) {
+      const field = this.resource.fields[name];
+      if (field !== undefined && value !== undefined) values[name] = toColumn(field.type, value);
+    }
+    return values;
+  }
+
+  async insert(input: Row, tx?: Executor) {
     const [row] = await this.on(tx)
       .insert(this.table)
-      .values(values as TTable['$inferInsert'])
+      .values(this.columnValues(input) as TTable['$inferInsert'])
       .returning(this.versioned);
     if (row === undefined) throw new Error('insert returned no row');
     return this.tagged(row);
@@ -108,7 +129,7 @@ export class ResourceCRUD<TTable extends PgTable> extends AppCRUD<TTable> {
   async updateIf(id: ResourceId, expected: Precondition, changes: Row, tx?: Executor) {
     const [row] = await this.on(tx)
       .update(this.table)
-      .set({ ...changes, version: sql`${this.resource.version} + 1` } as Row)
+      .set({ ...this.columnValues(changes), version: sql`${this.resource.version} + 1` } as Row)
       .where(this.matches(id, expected))
       .returning(this.versioned);
     return row === undefined ? undefined : this.tagged(row);

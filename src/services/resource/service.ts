@@ -47,18 +47,6 @@ export class ResourceService<
     super(context);
   }
 
-  /** Timestamps arrive as ISO 8601 text; their columns take Date objects. */
-  private toColumns(input: object): Record<string, unknown> {
-    const values: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(input)) {
-      const field = this.resource.fields[name];
-      if (field === undefined || value === undefined) continue;
-      values[name] =
-        field.type === 'timestamptz' && typeof value === 'string' ? new Date(value) : value;
-    }
-    return values;
-  }
-
   private async write<T>(work: () => Promise<T>): Promise<T> {
     try {
       return await work();
@@ -84,7 +72,9 @@ export class ResourceService<
   }
 
   create(input: Create): Promise<Tagged<Item>> {
-    return this.write(() => this.crud.insert(this.toColumns(input))) as Promise<Tagged<Item>>;
+    return this.write(() => this.crud.insert(input as Record<string, unknown>)) as Promise<
+      Tagged<Item>
+    >;
   }
 
   /** Replaces every field: those the client leaves out of an optional field become null. */
@@ -92,11 +82,11 @@ export class ResourceService<
     const cleared = Object.fromEntries(
       Object.keys(this.resource.fields).map((name) => [name, null]),
     );
-    return this.update(id, { ...cleared, ...this.toColumns(input) }, expected);
+    return this.update(id, { ...cleared, ...input }, expected);
   }
 
   patch(id: ResourceId, input: Partial<Create>, expected: Precondition): Promise<Tagged<Item>> {
-    return this.update(id, this.toColumns(input), expected);
+    return this.update(id, input, expected);
   }
 
   private async update(
