@@ -88,6 +88,23 @@ export function describeResourceContract(spec: ServiceSpec): void {
       });
     const itemUrl = (item: Item) => `${base}/${String(item.id)}`;
 
+    it('is in /openapi.json under its own tag, with its scopes in the Authorize dialog', async () => {
+      const document = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
+        paths: Record<string, Record<string, { tags?: string[] }>>;
+        components: {
+          securitySchemes: Record<string, { flows: { password: { scopes: object } } }>;
+        };
+      }>();
+      const operations = Object.values(document.paths[base] ?? {});
+      assert.equal(operations.length, 2, 'GET and POST on the collection');
+      const tag = operations[0]?.tags?.[0];
+      assert.ok(tag !== undefined && tag.toLowerCase() === spec.name.replace(/_/g, ' '));
+      const scopes = Object.keys(
+        Object.values(document.components.securitySchemes)[0]?.flows.password.scopes ?? {},
+      );
+      assert.ok(scopes.includes(`${spec.name}:read`) && scopes.includes(`${spec.name}:write`));
+    });
+
     it('creates items (201, Location, ETag) and reads each back with the same ETag', async () => {
       for (const n of [1, 2, 3]) {
         const response = await call('POST', base, { as: writer, body: sample(spec, n) });
@@ -116,9 +133,11 @@ export function describeResourceContract(spec: ServiceSpec): void {
         assert.equal(typeof link === 'string', page.next_cursor !== null);
         url = page.next_cursor === null ? undefined : `${base}?limit=2&cursor=${page.next_cursor}`;
       }
+      // Id order: numbers by value, UUIDs as PostgreSQL orders them (their hex digits).
+      const ids = created.map((item) => item.id as number | string);
       assert.deepEqual(
         seen,
-        created.map((item) => item.id),
+        [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
       );
     });
 

@@ -1,6 +1,6 @@
 /** Writing a generated service into the project, and taking it out again. */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -90,10 +90,15 @@ function writeRegistry(root: string, header: string, entries: readonly RegistryE
 
 /** Formats the files as the project's format check wants them, with the project's prettier. */
 async function format(root: string, paths: readonly string[], log: Log): Promise<void> {
-  let prettier: typeof import('prettier');
+  type Prettier = typeof import('prettier');
+  let prettier: Prettier;
   try {
     const resolved = createRequire(join(root, 'package.json')).resolve('prettier');
-    prettier = (await import(pathToFileURL(resolved).href)) as typeof import('prettier');
+    // The CommonJS entry, imported: its API is the module's default export.
+    const loaded = (await import(pathToFileURL(resolved).href)) as Prettier & {
+      default?: Prettier;
+    };
+    prettier = loaded.default ?? loaded;
   } catch {
     log('prettier is not installed here: the files are written unformatted (npm run format)');
     return;
@@ -110,12 +115,10 @@ async function format(root: string, paths: readonly string[], log: Log): Promise
 
 /** drizzle-kit generate, with the project's own drizzle-kit: the migration and its snapshot. */
 function generateMigration(root: string, name: string, log: Log): void {
-  let bin: string;
-  try {
-    bin = createRequire(join(root, 'package.json')).resolve('drizzle-kit/bin.cjs');
-  } catch {
+  // The package exports no subpaths: its command is found where npm installs it.
+  const bin = join(root, 'node_modules', 'drizzle-kit', 'bin.cjs');
+  if (!existsSync(bin))
     throw new SpecError('drizzle-kit is not installed here: run npm install first');
-  }
   log(`drizzle-kit generate --name ${name}`);
   const run = spawnSync(process.execPath, [bin, 'generate', '--name', name], {
     cwd: root,
@@ -178,6 +181,7 @@ export async function addService(root: string, spec: ServiceSpec, log: Log): Pro
   } catch (error) {
     for (const path of Object.keys(files)) rmSync(join(root, path), { force: true });
     rmSync(join(root, `src/services/${spec.name}`), { recursive: true, force: true });
+    removeIfEmpty(join(root, 'docs/services'));
     writeFileSync(join(root, REGISTRY), registryBefore);
     removeMigrations(
       root,
@@ -188,6 +192,10 @@ export async function addService(root: string, spec: ServiceSpec, log: Log): Pro
   }
   const added = journalTags(root).filter((tag) => !tagsBefore.includes(tag));
   return [...Object.keys(files), REGISTRY, ...added.map((tag) => `drizzle/${tag}.sql`)];
+}
+
+function removeIfEmpty(folder: string): void {
+  if (existsSync(folder) && readdirSync(folder).length === 0) rmSync(folder, { recursive: true });
 }
 
 /** Deletes migrations (their SQL, snapshot and journal entry): only ones never applied anywhere. */
@@ -201,7 +209,8 @@ function removeMigrations(root: string, tags: readonly string[]): void {
     rmSync(join(root, 'drizzle', 'meta', `${tag.slice(0, 4)}_snapshot.json`), { force: true });
   }
   journal.entries = journal.entries.filter(({ tag }) => !tags.includes(tag));
-  writeFileSync(join(root, JOURNAL), `${JSON.stringify(journal, null, 2)}\n`);
+  // As drizzle-kit writes it (two spaces, no newline at the end), so a round trip changes nothing.
+  writeFileSync(join(root, JOURNAL), JSON.stringify(journal, null, 2));
 }
 
 /**
@@ -232,6 +241,7 @@ export async function removeService(
     rmSync(join(root, path), { force: true });
   }
   rmSync(join(root, `src/services/${name}`), { recursive: true, force: true });
+  removeIfEmpty(join(root, 'docs/services'));
   writeRegistry(
     root,
     registry.header,
