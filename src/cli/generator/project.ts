@@ -172,11 +172,7 @@ export async function addService(root: string, spec: ServiceSpec, log: Log): Pro
       { name: definition, from: `./${spec.name}/index.js` },
     ]);
     log(`registered ${spec.name} in ${REGISTRY}`);
-    await format(
-      root,
-      [...Object.keys(files).filter((path) => path.endsWith('.ts')), REGISTRY],
-      log,
-    );
+    await format(root, [...Object.keys(files), REGISTRY], log);
     generateMigration(root, `create_${spec.name}`, log);
   } catch (error) {
     for (const path of Object.keys(files)) rmSync(join(root, path), { force: true });
