@@ -46,6 +46,10 @@ const NOT_RUN = new Map<string, string>([
   ['TEST_PG=off npm test', 'the whole suite again, without the PostgreSQL half'],
   ['npx pino-pretty < server.log', 'reads a log file of the reader’s own server'],
   ['npm link', 'installs a global command on the machine'],
+  [
+    'bin/myapi new-service directors name:text born:int? country:text? --id serial',
+    'writes a service into this checkout: test/generator.test.ts runs it in a copy of the project',
+  ],
 ]);
 
 /** The docs' own server address and database, replaced by ones no parallel run can share. */
