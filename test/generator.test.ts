@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { claimCopyCoverage } from './support/copy_coverage.js';
 import { createServerDatabase, TOKEN_KEY } from './support/databases.js';
 import { CLI, cleanEnv, scaled } from './support/process.js';
 
@@ -205,6 +206,7 @@ describe(
     });
 
     it("the generated services' own tests pass on both databases", async () => {
+      const started = Date.now();
       const result = await run(copy, [
         '--import',
         'tsx',
@@ -216,6 +218,7 @@ describe(
       assert.match(result.stdout, /# fail 0/);
       const passed = Number(/# pass (\d+)/.exec(result.stdout)?.[1]);
       assert.ok(passed >= 30, `${passed} tests passed`);
+      claimCopyCoverage(copy, PROJECT.replace(/\/$/, ''), started);
     });
 
     it('remove-service takes both out and leaves the tree exactly as before', async () => {
