@@ -5,6 +5,7 @@ import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
+import { registerTokens } from './cli/tokens.js';
 import { registerUsers } from './cli/users.js';
 import { VERSION } from './version.js';
 
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   registerDatabase(program);
   registerMovies(program);
   registerUsers(program);
+  registerTokens(program);
   return program;
 }
 

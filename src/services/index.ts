@@ -3,9 +3,11 @@ import { availableParallelism } from 'node:os';
 import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
+import { AccessTokenService, type AccessTokenOptions } from './access_tokens.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import { HealthService } from './health.js';
+import { IntrospectionService } from './introspection.js';
 import { MovieService } from './movies/index.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
@@ -18,6 +20,9 @@ export interface AccountOptions {
   refreshExpireDays: number;
   /** Seconds a process may trust a session's state before reading it again. */
   recheckSeconds: number;
+  /** Seconds within which a used refresh token may be retried. */
+  refreshReuseSeconds: number;
+  accessTokens: AccessTokenOptions;
   passwordMinLength: number;
   passwords: HasherOptions;
 }
@@ -33,6 +38,11 @@ export function accountOptions(settings: Settings): AccountOptions {
   return {
     refreshExpireDays: settings.refresh_token_expire_days,
     recheckSeconds: settings.token_recheck_seconds,
+    refreshReuseSeconds: settings.refresh_reuse_seconds,
+    accessTokens: {
+      maxLifetimeDays: settings.access_tokens.max_lifetime_days,
+      allowNoExpiry: settings.access_tokens.allow_no_expiry,
+    },
     passwordMinLength: settings.passwords.min_length,
     passwords: {
       upgradeLegacy: settings.passwords.upgrade_legacy,
@@ -56,11 +66,13 @@ export interface CatalogueServices {
 export interface AccountServices extends CatalogueServices {
   users: UserService;
   sessions: SessionService;
+  accessTokens: AccessTokenService;
 }
 
 /** With a token key as well: everything, logins included (the server). */
 export interface Services extends AccountServices {
   auth: AuthService;
+  introspection: IntrospectionService;
 }
 
 /**
@@ -89,12 +101,15 @@ export function createServices(
   const sessions = new SessionService(context, {
     refreshLifetimeSeconds: accounts.refreshExpireDays * 86_400,
     recheckSeconds: accounts.recheckSeconds,
+    reuseSeconds: accounts.refreshReuseSeconds,
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
-  if (tokens === undefined) return { ...catalogue, users, sessions };
+  const accessTokens = new AccessTokenService(context, sessions, accounts.accessTokens);
+  if (tokens === undefined) return { ...catalogue, users, sessions, accessTokens };
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...catalogue, users, sessions, auth };
+  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, accessTokens);
+  const introspection = new IntrospectionService(context, codec, sessions, accessTokens);
+  return { ...catalogue, users, sessions, accessTokens, auth, introspection };
 }
