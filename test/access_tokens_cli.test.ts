@@ -157,6 +157,20 @@ describe('myapi tokens commands', { concurrency: 1 }, () => {
           /days/,
         );
 
+        assert.match(
+          await fails([
+            'tokens',
+            'create',
+            USER.email,
+            '--name',
+            'x',
+            '--expires-days',
+            '3',
+            '--no-expiry',
+          ]),
+          /cannot be used with option '--no-expiry'/,
+        );
+
         const forever = await succeeds(
           ['tokens', 'create', USER.email, '--name', 'forever', '--no-expiry'],
           { MYAPI_ACCESS_TOKENS__ALLOW_NO_EXPIRY: 'true' },

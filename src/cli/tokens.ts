@@ -1,6 +1,5 @@
 /** `myapi tokens ...`: personal access tokens, created, listed and revoked by an operator. */
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { allowedScopes } from '../services/scopes.js';
 import { withAccounts } from './common.js';
 
@@ -78,7 +77,11 @@ export function registerTokens(program: Command): void {
     .argument('<email>', 'the user the token acts for')
     .requiredOption('--name <name>', 'what the token is for')
     .option('--scope <scopes>', "space-separated scopes (default: all the user's role allows)")
-    .option('--expires-days <days>', 'days until it expires (default 30)', days)
+    .addOption(
+      new Option('--expires-days <days>', 'days until it expires (default 30)')
+        .argParser(days)
+        .conflicts('expiry'),
+    )
     .option('--no-expiry', 'never expires (needs MYAPI_ACCESS_TOKENS__ALLOW_NO_EXPIRY=true)')
     .action(createToken);
 
