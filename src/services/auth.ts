@@ -243,12 +243,14 @@ function admit(
   if (!required.every((scope) => scopes.includes(scope))) {
     throw new InsufficientScopeError(required);
   }
-  return {
+  const principal: Principal = {
     userId: grant.userId,
     sessionId: grant.sessionId,
     email: grant.email,
     name: grant.name,
     scopes,
-    ...('personal' in grant ? { personalAccessToken: true } : {}),
   };
+  // Set only for personal access tokens: an access token's principal keeps its one shape.
+  if ('personal' in grant) principal.personalAccessToken = true;
+  return principal;
 }
