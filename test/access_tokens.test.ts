@@ -42,16 +42,24 @@ function checksumOf(random: string): string {
   return text;
 }
 
-/** A Proxy of the database that counts the selects started through it. */
-function countingSelects(database: Database): { database: Database; selects: () => number } {
+interface Counted {
+  database: Database;
+  selects: () => number;
+  updates: () => number;
+}
+
+/** A Proxy of the database that counts the selects and updates started through it. */
+function countingSelects(database: Database): Counted {
   let selects = 0;
+  let updates = 0;
   const db = new Proxy(database.db, {
     get(target, property, receiver) {
       if (property === 'select') selects++;
+      if (property === 'update') updates++;
       return Reflect.get(target, property, receiver) as unknown;
     },
   });
-  return { database: { ...database, db }, selects: () => selects };
+  return { database: { ...database, db }, selects: () => selects, updates: () => updates };
 }
 
 describeEachDatabase('personal access tokens over HTTP', (kind) => {
@@ -62,7 +70,7 @@ describeEachDatabase('personal access tokens over HTTP', (kind) => {
   let open: Client;
   let userId: number;
   let adminId: number;
-  let counted: { database: Database; selects: () => number };
+  let counted: Counted;
   let countedApp: AppOnDatabase;
   let countedHttp: Client;
 
@@ -226,7 +234,13 @@ describeEachDatabase('personal access tokens over HTTP', (kind) => {
     const unknown = `myapi_pat_${random}${checksumOf(random)}`;
     assert.equal((await countedHttp.movie(unknown)).status, 401);
     assert.ok(counted.selects() > before, 'a well-formed token is looked up');
+    const updates = counted.updates();
     assert.equal((await countedHttp.movie(created.token)).status, 200);
+    assert.equal(counted.updates(), updates + 1, 'the first use records last_used_at');
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await countedHttp.movie(created.token)).status, 200);
+    }
+    assert.equal(counted.updates(), updates + 1, 'at most one write a minute per token');
   });
 
   it('cannot mint other tokens', async () => {
