@@ -75,8 +75,9 @@ describe('myapi tokens commands', { concurrency: 1 }, () => {
           env = { MYAPI_DATABASE__DSN: database.dsn, MYAPI_TOKEN_KEY: TOKEN_KEY };
           await succeeds(['migrate']);
         }
-        await succeeds(CREATE_USER_ARGS);
+        // The server first, as users start it: the user is then made through its socket.
         server = await startServer(cwd, env);
+        await succeeds(CREATE_USER_ARGS);
       });
       after(async () => {
         await server.stop();
