@@ -6,6 +6,7 @@ import { report } from './cli/common.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerServices } from './cli/services.js';
+import { registerTokens } from './cli/tokens.js';
 import { registerUsers } from './cli/users.js';
 import { VERSION } from './version.js';
 
@@ -24,6 +25,7 @@ export function buildCli(): Command {
   registerDatabase(program);
   registerMovies(program);
   registerUsers(program);
+  registerTokens(program);
   registerServices(program);
   return program;
 }

@@ -6,6 +6,8 @@ export const APP_NAME = 'myapi';
 export const TOKEN_URL = '/token';
 /** RFC 7009 token revocation: logging out. */
 export const REVOKE_URL = '/token/revoke';
+/** RFC 7662 token introspection, for resource servers. */
+export const INTROSPECT_URL = '/token/introspect';
 
 /** Issuer and audience of our access tokens: a token minted for another service is refused. */
 export const TOKEN_ISSUER = 'myapi';

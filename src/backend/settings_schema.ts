@@ -67,6 +67,27 @@ const SETTINGS = {
     maximum: 3650,
     description: 'an integer from 1 to 3650',
   }),
+  // A retried refresh within this many seconds of the first use gets the same successor back
+  // instead of ending the login (0: every second use ends it).
+  refresh_reuse_seconds: Type.Integer({
+    default: 0,
+    minimum: 0,
+    maximum: 300,
+    description: 'an integer of seconds from 0 (no reuse) to 300',
+  }),
+  access_tokens: Type.Object(
+    {
+      // Personal access tokens: how long one may live, and whether one may never expire.
+      max_lifetime_days: Type.Integer({
+        default: 366,
+        minimum: 1,
+        maximum: 3650,
+        description: 'an integer of days from 1 to 3650',
+      }),
+      allow_no_expiry: Type.Boolean({ default: false, description: 'true or false' }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   token_recheck_seconds: Type.Number({
     default: 1,
     minimum: 0,

@@ -37,6 +37,11 @@ export const refreshTokens = myapiSchema.table(
     expires_at: timestamp('expires_at', { withTimezone: true }).notNull(),
     /** Set when the token is exchanged; a second use is a replay. */
     used_at: timestamp('used_at', { withTimezone: true }),
+    /**
+     * Set with used_at: the random salt its successor was derived from (an HMAC keyed with this
+     * token), so a retry within MYAPI_REFRESH_REUSE_SECONDS gets the same successor back.
+     */
+    successor_salt: text('successor_salt'),
   },
   (table) => [index('refresh_tokens_session_idx').on(table.session_id)],
 );

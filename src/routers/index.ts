@@ -5,13 +5,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../services/index.js';
 import { serviceDefinitions } from '../services/registry.js';
+import { accessTokensRouter } from './access_tokens.js';
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
+import { introspectionRouter } from './introspection.js';
 
 export type ServiceRouter = FastifyPluginAsyncTypebox<{ services: Services }>;
 
 /** The routers every application has, whatever services it registers. */
-export const coreRouters: ServiceRouter[] = [healthRouter, authRouter];
+export const coreRouters: ServiceRouter[] = [
+  healthRouter,
+  authRouter,
+  introspectionRouter,
+  accessTokensRouter,
+];
 
 /** Each registered service's router: routers/<name>.ts exports it as `router`. */
 export async function serviceRouters(): Promise<ServiceRouter[]> {

@@ -92,4 +92,6 @@ export interface Principal {
   name: string;
   /** The token's scopes that the user still holds. */
   scopes: readonly Scope[];
+  /** Set when the bearer is a personal access token, which may not mint other tokens. */
+  personalAccessToken?: true;
 }

@@ -2,6 +2,8 @@
 import type { Scope } from '../const.js';
 import { InsufficientScopeError, OAuthError, UnauthorizedError } from '../exc.js';
 import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/auth.js';
+import { looksLikeAccessToken } from './access_token_secret.js';
+import type { AccessTokenService, PersonalGrant } from './access_tokens.js';
 import { AppService, type ServiceContext } from './base.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
@@ -32,6 +34,7 @@ export class AuthService extends AppService {
     private readonly tokens: TokenCodec,
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
+    private readonly personalTokens: AccessTokenService,
   ) {
     super(context);
   }
@@ -168,6 +171,10 @@ export class AuthService extends AppService {
    */
   async revoke(request: RevokeRequest): Promise<void> {
     const token = request.token.trim();
+    if (looksLikeAccessToken(token)) {
+      await this.personalTokens.revokeBySecret(token);
+      return;
+    }
     const sessionId = LOOKS_LIKE_JWT.test(token)
       ? this.tokens.sessionOf(token)
       : await this.sessions.sessionOfRefreshToken(token);
@@ -189,7 +196,19 @@ export class AuthService extends AppService {
     if (match?.[1] === undefined) {
       throw new UnauthorizedError('Could not validate credentials', true);
     }
-    const grant = this.tokens.verify(match[1]);
+    // A personal access token is checked against its session like an access token.
+    const grant = looksLikeAccessToken(match[1])
+      ? this.personalTokens.grant(match[1])
+      : this.tokens.verify(match[1]);
+    return grant instanceof Promise
+      ? grant.then((found) => this.checkSession(found, required))
+      : this.checkSession(grant, required);
+  }
+
+  private checkSession(
+    grant: AccessGrant | PersonalGrant,
+    required: readonly Scope[],
+  ): Principal | Promise<Principal> {
     const state = this.sessions.state(grant.sessionId);
     return state instanceof Promise
       ? state.then((loaded) => admit(grant, loaded, required))
@@ -209,7 +228,7 @@ function slowDown(retryAfterSeconds: number): OAuthError {
 }
 
 function admit(
-  grant: AccessGrant,
+  grant: AccessGrant | PersonalGrant,
   state: SessionState | undefined,
   required: readonly Scope[],
 ): Principal {
@@ -224,11 +243,14 @@ function admit(
   if (!required.every((scope) => scopes.includes(scope))) {
     throw new InsufficientScopeError(required);
   }
-  return {
+  const principal: Principal = {
     userId: grant.userId,
     sessionId: grant.sessionId,
     email: grant.email,
     name: grant.name,
     scopes,
   };
+  // Set only for personal access tokens: an access token's principal keeps its one shape.
+  if ('personal' in grant) principal.personalAccessToken = true;
+  return principal;
 }

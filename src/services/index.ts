@@ -3,10 +3,12 @@ import { availableParallelism } from 'node:os';
 import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
+import { AccessTokenService, type AccessTokenOptions } from './access_tokens.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import type { AccountDeps, ServiceDefinition, ServiceDeps } from './definition.js';
 import { HealthService } from './health.js';
+import { IntrospectionService } from './introspection.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
 import { serviceDefinitions } from './registry.js';
@@ -19,6 +21,9 @@ export interface AccountOptions {
   refreshExpireDays: number;
   /** Seconds a process may trust a session's state before reading it again. */
   recheckSeconds: number;
+  /** Seconds within which a used refresh token may be retried. */
+  refreshReuseSeconds: number;
+  accessTokens: AccessTokenOptions;
   passwordMinLength: number;
   passwords: HasherOptions;
 }
@@ -34,6 +39,11 @@ export function accountOptions(settings: Settings): AccountOptions {
   return {
     refreshExpireDays: settings.refresh_token_expire_days,
     recheckSeconds: settings.token_recheck_seconds,
+    refreshReuseSeconds: settings.refresh_reuse_seconds,
+    accessTokens: {
+      maxLifetimeDays: settings.access_tokens.max_lifetime_days,
+      allowNoExpiry: settings.access_tokens.allow_no_expiry,
+    },
     passwordMinLength: settings.passwords.min_length,
     passwords: {
       upgradeLegacy: settings.passwords.upgrade_legacy,
@@ -63,18 +73,25 @@ export type CatalogueServices = { health: HealthService } & ServicesOf<
 export type AccountServices = CatalogueServices & {
   users: UserService;
   sessions: SessionService;
+  accessTokens: AccessTokenService;
 } & ServicesOf<Extract<Registered, { needs: 'accounts' }>>;
 
 /** With a token key as well: everything, logins included (the server). */
-export type Services = AccountServices & { auth: AuthService };
+export type Services = AccountServices & {
+  auth: AuthService;
+  introspection: IntrospectionService;
+};
 
-function buildRegistered(deps: ServiceDeps | AccountDeps): Record<string, unknown> {
+/** The registered services the dependencies allow: all of them once accounts are there. */
+function buildRegistered(deps: ServiceDeps): ServicesOf<Extract<Registered, { needs: 'database' }>>;
+function buildRegistered(deps: AccountDeps): ServicesOf<Registered>;
+function buildRegistered(deps: ServiceDeps | AccountDeps) {
   const built: Record<string, unknown> = {};
   for (const definition of serviceDefinitions as readonly ServiceDefinition[]) {
     if (definition.needs === 'database') built[definition.name] = definition.create(deps);
     else if ('users' in deps) built[definition.name] = definition.create(deps);
   }
-  return built;
+  return built as ServicesOf<Registered>;
 }
 
 /**
@@ -99,20 +116,24 @@ export function createServices(
   const context: ServiceContext = database;
   const health = new HealthService(database);
   if (options === undefined) {
-    return { health, ...buildRegistered({ context }) } as CatalogueServices;
+    return { health, ...buildRegistered({ context }) };
   }
   const { accounts, tokens } = options;
   const hasher = new PasswordHasher(accounts.passwords);
   const sessions = new SessionService(context, {
     refreshLifetimeSeconds: accounts.refreshExpireDays * 86_400,
     recheckSeconds: accounts.recheckSeconds,
+    reuseSeconds: accounts.refreshReuseSeconds,
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
-  const core = { health, users, sessions, ...buildRegistered({ context, users, sessions }) };
-  if (tokens === undefined) return core as AccountServices;
+  const accessTokens = new AccessTokenService(context, sessions, accounts.accessTokens);
+  // `users` is registered (services/users_definition.ts): the registry hands back this one.
+  const core = { health, sessions, accessTokens, ...buildRegistered({ context, users, sessions }) };
+  if (tokens === undefined) return core;
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...core, auth } as Services;
+  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, accessTokens);
+  const introspection = new IntrospectionService(context, codec, sessions, accessTokens);
+  return { ...core, auth, introspection };
 }

@@ -124,6 +124,14 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
   }
 }
 
+/** A refresh token as the replay check sees it. */
+export interface RefreshTokenFound {
+  sessionId: string;
+  used: boolean;
+  reusable: boolean;
+  successorSalt: string | null;
+}
+
 /** Where processes tell each other that logins changed: `s:<session id>` or `u:<user id>`. */
 export const CHANNEL = 'myapi_sessions';
 
@@ -145,10 +153,10 @@ export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
    * Marks an unused, unexpired token used and returns its session. The row lock makes this the
    * single winner when the same token is presented twice at once.
    */
-  async use(hash: string, tx: Executor): Promise<string | undefined> {
+  async use(hash: string, successorSalt: string, tx: Executor): Promise<string | undefined> {
     const [row] = await tx
       .update(refreshTokens)
-      .set({ used_at: sql`now()` })
+      .set({ used_at: sql`now()`, successor_salt: successorSalt })
       .where(
         and(
           eq(refreshTokens.token_hash, hash),
@@ -160,18 +168,43 @@ export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
     return row?.sessionId;
   }
 
+  /**
+   * A token, used or not. `reusable`: used less than `reuseSeconds` ago, so a retry may get its
+   * successor (derived from `successorSalt`) again. The row lock waits for a use in progress.
+   */
   async find(
     hash: string,
     tx?: Executor,
-  ): Promise<{ sessionId: string; used: boolean } | undefined> {
+    reuseSeconds = 0,
+  ): Promise<RefreshTokenFound | undefined> {
     const [row] = await this.on(tx)
       .select({
         sessionId: refreshTokens.session_id,
         used: isNotNull(refreshTokens.used_at).mapWith(Boolean),
+        reusable:
+          sql`coalesce(${refreshTokens.used_at} > now() - make_interval(secs => ${reuseSeconds}), false)`.mapWith(
+            Boolean,
+          ),
+        successorSalt: refreshTokens.successor_salt,
       })
       .from(refreshTokens)
       .where(eq(refreshTokens.token_hash, hash));
     return row;
+  }
+
+  /** Whether the token was issued, is unused and has not expired. */
+  async isUnused(hash: string, tx?: Executor): Promise<boolean> {
+    const [row] = await this.on(tx)
+      .select({ hash: refreshTokens.token_hash })
+      .from(refreshTokens)
+      .where(
+        and(
+          eq(refreshTokens.token_hash, hash),
+          isNull(refreshTokens.used_at),
+          sql`${refreshTokens.expires_at} > now()`,
+        ),
+      );
+    return row !== undefined;
   }
 
   async dropExpired(sessionId: string, tx?: Executor): Promise<void> {

@@ -1,5 +1,5 @@
 /** SessionService: login sessions, refresh-token rotation and the per-request session check. */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
@@ -8,10 +8,20 @@ import {
   CHANNEL,
   RefreshTokenCRUD,
   SessionCRUD,
+  type RefreshTokenFound,
   type SessionState,
   type SessionWithUser,
 } from './session_crud.js';
 import { hashRefreshToken, newRefreshToken } from './tokens.js';
+
+/**
+ * The refresh token that replaces `refreshToken`: an HMAC of a random salt keyed with the token
+ * itself. Only a holder of the old token can derive it, and only with the salt from the
+ * database, so a retry can be given the same successor although only hashes are stored.
+ */
+function successorOf(refreshToken: string, salt: string): string {
+  return createHmac('sha256', refreshToken).update(salt).digest('base64url');
+}
 
 export type { SessionState, SessionWithUser } from './session_crud.js';
 /** What presenting a refresh token came to. */
@@ -25,6 +35,8 @@ export interface SessionOptions {
   refreshLifetimeSeconds: number;
   /** How long this process may trust a session's state it read (0: read it on every request). */
   recheckSeconds: number;
+  /** Seconds after its use within which a refresh token may be retried (default 0: never). */
+  reuseSeconds?: number;
   /** Sessions whose state is kept in memory; the least recently checked go first. */
   cacheSize?: number;
 }
@@ -109,10 +121,13 @@ export class SessionService extends AppService {
     const hash = hashRefreshToken(refreshToken);
     const lifetimeSeconds = this.options.refreshLifetimeSeconds;
     const outcome = await this.transaction(async (tx): Promise<RefreshOutcome> => {
-      const sessionId = await this.refreshTokens.use(hash, tx);
+      const salt = randomBytes(16).toString('base64url');
+      const sessionId = await this.refreshTokens.use(hash, salt, tx);
       if (sessionId === undefined) {
-        const known = await this.refreshTokens.find(hash, tx);
+        const known = await this.refreshTokens.find(hash, tx, this.options.reuseSeconds ?? 0);
         if (known?.used !== true) return { kind: 'invalid', reason: 'unknown or expired' };
+        const retried = await this.retried(refreshToken, known, grant, tx);
+        if (retried !== undefined) return retried;
         // Committed with this transaction: the revocation must stand although the request fails.
         const session = await this.sessions.withUser(known.sessionId, tx);
         await this.sessions.revoke({ sessionId: known.sessionId }, 'refresh token reused', tx);
@@ -123,7 +138,7 @@ export class SessionService extends AppService {
       if (session === undefined || session.revoked) return { kind: 'invalid', reason: 'revoked' };
       if (!session.isActive) return { kind: 'invalid', reason: 'user disabled' };
       const scopes = grant(session);
-      const next = newRefreshToken();
+      const next = successorOf(refreshToken, salt);
       await this.refreshTokens.dropExpired(sessionId, tx);
       await this.refreshTokens.create(
         { hash: hashRefreshToken(next), sessionId, lifetimeSeconds },
@@ -134,6 +149,28 @@ export class SessionService extends AppService {
     });
     if (outcome.kind === 'replayed') this.forgetSession(outcome.sessionId);
     return outcome;
+  }
+
+  /**
+   * A used refresh token presented again within the reuse interval, while the successor it was
+   * exchanged for is still unused: the client lost the answer and retries, so it gets that same
+   * successor (and a new access token) instead of ending the login. Undefined: a replay.
+   */
+  private async retried(
+    refreshToken: string,
+    known: RefreshTokenFound,
+    grant: (session: SessionWithUser) => readonly Scope[],
+    tx: Executor,
+  ): Promise<RefreshOutcome | undefined> {
+    // The interval is measured by the database's clock: 0 must mean never, whatever the clocks.
+    if ((this.options.reuseSeconds ?? 0) === 0 || !known.reusable) return undefined;
+    if (known.successorSalt === null) return undefined;
+    const successor = successorOf(refreshToken, known.successorSalt);
+    if (!(await this.refreshTokens.isUnused(hashRefreshToken(successor), tx))) return undefined;
+    const session = await this.sessions.withUser(known.sessionId, tx);
+    if (session === undefined || session.revoked) return { kind: 'invalid', reason: 'revoked' };
+    if (!session.isActive) return { kind: 'invalid', reason: 'user disabled' };
+    return { kind: 'rotated', session, scopes: grant(session), refreshToken: successor };
   }
 
   /** The session a refresh token belongs to, used or not (revocation). */

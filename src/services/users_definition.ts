@@ -11,3 +11,6 @@ export const usersDefinition = defineService({
   scopes: [{ scope: USERS_ADMIN, description: 'Manage user accounts', holder: 'superuser' }],
   create: ({ users }) => users,
 });
+
+/** The OpenAPI tag of every account route, the users service's and those of the accounts around it. */
+export const USERS_TAG = usersDefinition.tag.name;
