@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `myapi` command: one module per command group under cli/, put together here. */
 import { Command } from 'commander';
+import { registerAudit } from './cli/audit.js';
 import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
 import { registerMovies } from './cli/movies.js';
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   registerDatabase(program);
   registerMovies(program);
   registerUsers(program);
+  registerAudit(program);
   return program;
 }
 

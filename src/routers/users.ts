@@ -12,6 +12,7 @@ import {
   UserUpdateSchema,
 } from '../schemas/users.js';
 import type { Services } from '../services/index.js';
+import { actorOf, clientOf } from './client.js';
 import { bearerSecurity, linkNextPage, principalOf, requireScopes } from './deps.js';
 
 const userRef = { $ref: 'User', description: 'The user' } as const;
@@ -52,7 +53,8 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
         response: { 200: userRef, ...problemResponses(401, 422) },
       },
     },
-    (request) => users.update(principalOf(request).userId, { name: request.body.name }),
+    (request) =>
+      users.update(principalOf(request).userId, { name: request.body.name }, actorOf(request)),
   );
 
   app.post(
@@ -75,7 +77,7 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
       await auth.changePassword(
         principalOf(request),
         { current: current_password, next: new_password },
-        { address: request.ip },
+        clientOf(request),
       );
       return reply.code(204).send(null);
     },
@@ -125,7 +127,10 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
       },
     },
     async (request, reply) => {
-      const user = await users.createUser(request.body, { enforcePolicy: true });
+      const user = await users.createUser(request.body, {
+        enforcePolicy: true,
+        ...actorOf(request),
+      });
       return reply.code(201).header('location', `/users/${user.user_id}`).send(user);
     },
   );
@@ -159,7 +164,7 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
         response: { 200: userRef, ...problemResponses(401, 403, 404, 409, 422) },
       },
     },
-    (request) => users.update(request.params.user_id, request.body),
+    (request) => users.update(request.params.user_id, request.body, actorOf(request)),
   );
 
   app.delete(
@@ -175,7 +180,7 @@ export const usersRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
       },
     },
     async (request, reply) => {
-      await users.delete(request.params.user_id);
+      await users.delete(request.params.user_id, actorOf(request));
       return reply.code(204).send(null);
     },
   );

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
+import { AuditService } from './audit/index.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import { HealthService } from './health.js';
@@ -20,6 +21,8 @@ export interface AccountOptions {
   recheckSeconds: number;
   passwordMinLength: number;
   passwords: HasherOptions;
+  /** Days the audit log keeps an event (MYAPI_AUDIT__RETENTION_DAYS). */
+  auditRetentionDays: number;
 }
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
@@ -34,6 +37,7 @@ export function accountOptions(settings: Settings): AccountOptions {
     refreshExpireDays: settings.refresh_token_expire_days,
     recheckSeconds: settings.token_recheck_seconds,
     passwordMinLength: settings.passwords.min_length,
+    auditRetentionDays: settings.audit.retention_days,
     passwords: {
       upgradeLegacy: settings.passwords.upgrade_legacy,
       // Half the cores (at least one) hash; the rest keep serving reads and the database.
@@ -56,6 +60,7 @@ export interface CatalogueServices {
 export interface AccountServices extends CatalogueServices {
   users: UserService;
   sessions: SessionService;
+  audit: AuditService;
 }
 
 /** With a token key as well: everything, logins included (the server). */
@@ -92,9 +97,10 @@ export function createServices(
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
-  if (tokens === undefined) return { ...catalogue, users, sessions };
+  const audit = new AuditService(context, accounts.auditRetentionDays);
+  if (tokens === undefined) return { ...catalogue, users, sessions, audit };
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
   const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...catalogue, users, sessions, auth };
+  return { ...catalogue, users, sessions, audit, auth };
 }
