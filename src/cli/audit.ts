@@ -30,8 +30,8 @@ function eventName(value: string): string {
 
 /** Tab-separated, one event a line; a cell never holds a tab or a line break. */
 function row(event: AuditRecord): string {
-  const cell = (value: unknown) =>
-    value === null || value === undefined ? '-' : String(value).replace(/[\t\r\n]/g, ' ');
+  const cell = (value: string | number | null) =>
+    value === null ? '-' : String(value).replace(/[\t\r\n]/g, ' ');
   return [
     event.audit_id,
     event.at,

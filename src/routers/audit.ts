@@ -75,11 +75,11 @@ export const auditRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
       const { query } = request;
       const page = await audit.list(
         {
-          ...(query.user_id === undefined ? {} : { userId: query.user_id }),
-          ...(query.event === undefined ? {} : { event: query.event }),
+          userId: query.user_id,
+          event: query.event,
           since: instant('since', query.since),
           until: instant('until', query.until),
-          ...(query.before === undefined ? {} : { before: query.before }),
+          before: query.before,
         },
         query.limit,
       );

@@ -109,6 +109,7 @@ export class AuthService extends AppService {
         event: 'password.change',
         reason: 'wrong_password',
         userId: principal.userId,
+        actorId: principal.userId,
         client,
       });
       throw verdict.wrong;
