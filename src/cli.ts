@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerAudit } from './cli/audit.js';
 import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
+import { registerMfa } from './cli/mfa.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerUsers } from './cli/users.js';
@@ -25,6 +26,7 @@ export function buildCli(): Command {
   registerMovies(program);
   registerUsers(program);
   registerAudit(program);
+  registerMfa(program);
   return program;
 }
 

@@ -1,6 +1,7 @@
 /** All tables, for Drizzle's relational typing; a new service adds its module here. */
 export * from './audit.js';
 export * from './login_failures.js';
+export * from './mfa.js';
 export * from './movies.js';
 export * from './sessions.js';
 export * from './users.js';

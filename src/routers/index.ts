@@ -2,6 +2,7 @@
 import { auditRouter } from './audit.js';
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
+import { mfaRouter } from './mfa.js';
 import { moviesRouter } from './movies.js';
 import { userSessionsRouter } from './user_sessions.js';
 import { usersRouter } from './users.js';
@@ -13,5 +14,6 @@ export const routers = [
   moviesRouter,
   usersRouter,
   userSessionsRouter,
+  mfaRouter,
   auditRouter,
 ];

@@ -5,6 +5,7 @@ import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/a
 import { auditEvents } from '../models/audit.js';
 import { AuditCRUD, type AuditEntry, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
+import { type MfaService, type SecondFactor } from './mfa/index.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
 import type { SessionService, SessionState } from './sessions.js';
@@ -14,6 +15,9 @@ import { WrongPasswordError, type UserService } from './users.js';
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
+/** Auth0's grant types of the second step of a login (an mfa_token and a code). */
+export const MFA_OTP_GRANT = 'http://auth0.com/oauth/grant-type/mfa-otp';
+export const MFA_RECOVERY_GRANT = 'http://auth0.com/oauth/grant-type/mfa-recovery-code';
 /** A JWT has three dot-separated parts; our refresh tokens are one base64url string. */
 const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 
@@ -33,6 +37,7 @@ export class AuthService extends AppService {
     private readonly tokens: TokenCodec,
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
+    private readonly mfa: MfaService,
   ) {
     super(context);
     this.audit = new AuditCRUD(context, auditEvents);
@@ -64,11 +69,15 @@ export class AuthService extends AppService {
         return this.passwordGrant(request, client);
       case 'refresh_token':
         return this.refreshGrant(request, client);
+      case MFA_OTP_GRANT:
+      case MFA_RECOVERY_GRANT:
+        return this.mfaGrant(request, client);
       default:
         throw new OAuthError(
           400,
           'unsupported_grant_type',
-          `grant_type '${request.grant_type ?? ''}' is not supported; use 'password' or 'refresh_token'`,
+          `grant_type '${request.grant_type ?? ''}' is not supported; use 'password', ` +
+            `'refresh_token', '${MFA_OTP_GRANT}' or '${MFA_RECOVERY_GRANT}'`,
         );
     }
   }
@@ -157,9 +166,50 @@ export class AuthService extends AppService {
     if (needsRehash) {
       await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(password));
     }
+    if (await this.mfa.enrolled(user.user_id)) {
+      const mfaToken = await this.mfa.challenge(user.user_id, scopes.join(' '), client);
+      throw new OAuthError(400, 'mfa_required', 'Multi-factor authentication required', {
+        extra: { mfa_token: mfaToken },
+      });
+    }
     const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes, client);
     return this.issue(
       { userId: user.user_id, email: user.email, name: user.name, sessionId, scopes },
+      refreshToken,
+    );
+  }
+
+  /**
+   * The second step of a login with two-factor authentication (Auth0's grant types): the
+   * mfa_token from the mfa_required answer and a TOTP code (`otp`) or a recovery code.
+   */
+  private async mfaGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
+    const mfaToken = request.mfa_token ?? '';
+    const factor: SecondFactor | undefined =
+      request.grant_type === MFA_OTP_GRANT
+        ? request.otp === undefined
+          ? undefined
+          : { otp: request.otp.trim() }
+        : request.recovery_code === undefined
+          ? undefined
+          : { recoveryCode: request.recovery_code };
+    if (mfaToken === '' || factor === undefined) {
+      throw new OAuthError(
+        400,
+        'invalid_request',
+        'mfa_token and otp (or recovery_code) are required',
+      );
+    }
+    const { userId, scope, method } = await this.mfa.complete(mfaToken, factor, client);
+    const user = await this.users.get(userId);
+    if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    // The role may have changed since the password step: never more than it allows now.
+    const scopes = grantScopes(scope, allowedScopes(user.is_superuser));
+    const { sessionId, refreshToken } = await this.sessions.start(userId, scopes, client, {
+      mfa: method,
+    });
+    return this.issue(
+      { userId, email: user.email, name: user.name, sessionId, scopes },
       refreshToken,
     );
   }

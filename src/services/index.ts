@@ -7,6 +7,7 @@ import { AuditService } from './audit/index.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import { HealthService } from './health.js';
+import { MfaService, SecretBox } from './mfa/index.js';
 import { MovieService } from './movies/index.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
@@ -61,6 +62,8 @@ export interface AccountServices extends CatalogueServices {
   users: UserService;
   sessions: SessionService;
   audit: AuditService;
+  /** Two-factor authentication; without a token key (the CLI) it can only reset factors. */
+  mfa: MfaService;
 }
 
 /** With a token key as well: everything, logins included (the server). */
@@ -98,9 +101,12 @@ export function createServices(
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
   const audit = new AuditService(context, accounts.auditRetentionDays);
-  if (tokens === undefined) return { ...catalogue, users, sessions, audit };
+  if (tokens === undefined) {
+    return { ...catalogue, users, sessions, audit, mfa: new MfaService(context) };
+  }
+  const mfa = new MfaService(context, new SecretBox(tokens.key));
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...catalogue, users, sessions, audit, auth };
+  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, mfa);
+  return { ...catalogue, users, sessions, audit, mfa, auth };
 }

@@ -15,6 +15,7 @@ export const AUDIT_EVENTS = [
   'email.change',
   'signup',
   'mfa.enrol',
+  'mfa.challenge',
   'mfa.confirm',
   'mfa.use',
   'mfa.disable',
