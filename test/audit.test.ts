@@ -1,13 +1,22 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { sql } from 'drizzle-orm';
-import { queryRows } from '../src/backend/database.js';
+import { loadSettings } from '../src/backend/config.js';
+import { openDatabase, queryRows } from '../src/backend/database.js';
 import { auditEvents } from '../src/models/audit.js';
 import type { Token } from '../src/schemas/auth.js';
 import type { User } from '../src/schemas/users.js';
 import { AuditCRUD, type AuditRecord } from '../src/services/audit/index.js';
-import { createTestApp, describeEachDatabase, type TestApp } from './support/databases.js';
+import {
+  createServerDatabase,
+  createTestApp,
+  databaseKinds,
+  describeEachDatabase,
+  TOKEN_KEY,
+  type TestApp,
+} from './support/databases.js';
 import { accounts, ADMIN, USER } from './support/http.js';
+import { lines, runCommand, scaled, tempDir } from './support/process.js';
 import { listening, nextLink, type Call } from './support/socket_http.js';
 
 /**
@@ -251,4 +260,81 @@ describeEachDatabase('audit log', (kind) => {
     const [kept] = await events('user_id=424242');
     assert.deepEqual(kept?.details, { field: 'ok' });
   });
+});
+
+/** `myapi audit` and `myapi audit prune` as an operator runs them (subprocesses). */
+describe('myapi audit', { concurrency: true }, () => {
+  const targets = databaseKinds().includes('postgres') ? ['embedded', 'postgres'] : ['embedded'];
+  for (const target of targets) {
+    it(`lists, filters and prunes on ${target}`, { timeout: scaled(300_000) }, async () => {
+      const cwd = tempDir();
+      const server = target === 'postgres' ? await createServerDatabase() : undefined;
+      const env: Record<string, string> =
+        server === undefined ? {} : { MYAPI_DATABASE__DSN: server.dsn, MYAPI_TOKEN_KEY: TOKEN_KEY };
+      const run = (args: string[], extra: Record<string, string> = {}) =>
+        runCommand(args, { cwd, env: { ...env, ...extra }, timeoutMs: scaled(60_000) });
+      try {
+        if (server !== undefined) assert.equal((await run(['migrate'])).code, 0);
+        for (const email of ['one@myapi.com', 'two@myapi.com']) {
+          const created = await run([
+            'create-user',
+            '--name',
+            'x',
+            '--email',
+            email,
+            '--password',
+            'a long and unusual passphrase',
+          ]);
+          assert.equal(created.code, 0, created.stderr);
+        }
+        const json = await run(['audit', '--json', '--user', 'two@myapi.com']);
+        assert.equal(json.code, 0, json.stderr);
+        const records = lines(json.stdout).map((line) => JSON.parse(line) as AuditRecord);
+        const [record] = records;
+        assert.ok(record && records.length === 1, json.stdout);
+        assert.equal(record.event, 'user.create');
+        assert.equal(record.details.email, 'two@myapi.com');
+        assert.ok(!json.stdout.includes('passphrase'));
+
+        const table = await run(['audit', '--event', 'user.create', '--limit', '1']);
+        assert.equal(table.code, 0, table.stderr);
+        const [header, ...rows] = lines(table.stdout);
+        assert.equal(
+          header,
+          'audit_id\tat\tevent\toutcome\treason\tuser_id\tactor_id\tclient_address\tdetails',
+        );
+        assert.equal(rows.length, 1);
+        assert.match(rows[0] ?? '', /^2\t[0-9T:.Z-]+\tuser\.create\tsuccess\t-\t2\t-\t-\t\{/);
+        const future = await run(['audit', '--json', '--since', '2999-01-01']);
+        assert.equal(future.stdout, '');
+        const bad = await run(['audit', '--since', 'yesterday-ish']);
+        assert.equal(bad.code, 1);
+
+        const kept = await run(['audit', 'prune'], { MYAPI_AUDIT__RETENTION_DAYS: '1' });
+        assert.equal(kept.stdout, 'deleted 0 audit events\n', kept.stderr);
+        const dsn = server?.dsn ?? `pglite:${cwd}/.myapi/pgdata`;
+        const { settings } = loadSettings({
+          env: { MYAPI_DATABASE__DSN: dsn, MYAPI_TOKEN_KEY: TOKEN_KEY },
+          cwd,
+        });
+        const database = await openDatabase(settings, { role: 'tool' });
+        try {
+          await database.db.execute(
+            sql`update ${auditEvents} set at = now() - interval '3 days' where user_id = 1`,
+          );
+        } finally {
+          await database.close();
+        }
+        const pruned = await run(['audit', 'prune'], { MYAPI_AUDIT__RETENTION_DAYS: '2' });
+        assert.equal(pruned.stdout, 'deleted 1 audit event\n', pruned.stderr);
+        const left = await run(['audit', '--json']);
+        assert.deepEqual(
+          lines(left.stdout).map((line) => (JSON.parse(line) as AuditRecord).user_id),
+          [2],
+        );
+      } finally {
+        await server?.drop();
+      }
+    });
+  }
 });
