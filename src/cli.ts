@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 /** The `myapi` command: one module per command group under cli/, put together here. */
 import { Command } from 'commander';
+import { registerAudit } from './cli/audit.js';
 import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
+import { registerMfa } from './cli/mfa.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerServices } from './cli/services.js';
@@ -27,6 +29,8 @@ export function buildCli(): Command {
   registerUsers(program);
   registerTokens(program);
   registerServices(program);
+  registerAudit(program);
+  registerMfa(program);
   return program;
 }
 

@@ -111,7 +111,9 @@ export type OAuthErrorCode =
   | 'unsupported_grant_type'
   | 'invalid_scope'
   // RFC 8628's registered code for "too fast": the brute-force throttle's answer, with Retry-After.
-  | 'slow_down';
+  | 'slow_down'
+  // Auth0's code for "the password was right, now the second factor" (with an mfa_token).
+  | 'mfa_required';
 
 /** Token endpoint errors (RFC 6749 section 5.2), carrying the standard `error` code. */
 export class OAuthError extends AppError {
@@ -119,7 +121,12 @@ export class OAuthError extends AppError {
     status: 400 | 401 | 429,
     error: OAuthErrorCode,
     detail: string,
-    options: { retryAfterSeconds?: number; alert?: SecurityAlert } = {},
+    options: {
+      retryAfterSeconds?: number;
+      alert?: SecurityAlert;
+      /** More members of the problem document (the mfa_token of mfa_required). */
+      extra?: Record<string, string>;
+    } = {},
   ) {
     const headers: Record<string, string> = {};
     if (status === 401) headers['www-authenticate'] = 'Bearer';
@@ -127,7 +134,7 @@ export class OAuthError extends AppError {
       headers['retry-after'] = String(options.retryAfterSeconds);
     }
     super(status, detail, {
-      extra: { error, error_description: detail },
+      extra: { error, error_description: detail, ...options.extra },
       headers,
       alert: options.alert,
     });

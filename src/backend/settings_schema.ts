@@ -130,6 +130,18 @@ const SETTINGS = {
     },
     { default: {}, additionalProperties: false },
   ),
+  audit: Type.Object(
+    {
+      // Security events older than this are deleted by the server (hourly) and `myapi audit prune`.
+      retention_days: Type.Integer({
+        default: 365,
+        minimum: 1,
+        maximum: 36_500,
+        description: 'an integer of days from 1 to 36500',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   trust_proxy: Type.String({
     default: 'false',
     minLength: 1,

@@ -21,6 +21,11 @@ export const authSessions = myapiSchema.table(
     expires_at: timestamp('expires_at', { withTimezone: true }).notNull(),
     revoked_at: timestamp('revoked_at', { withTimezone: true }),
     revoked_reason: text('revoked_reason'),
+    /** The login or the last refresh: when the client last showed this login's refresh token. */
+    last_used_at: timestamp('last_used_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Where the login came from and with what, as GET /users/me/sessions shows them. */
+    client_address: text('client_address'),
+    user_agent: text('user_agent'),
   },
   (table) => [index('auth_sessions_user_idx').on(table.user_id)],
 );

@@ -5,6 +5,7 @@ import { OAuthError } from '../exc.js';
 import { RevokeRequestSchema, TokenRequestSchema, TokenSchema } from '../schemas/auth.js';
 import { OAUTH_BAD_REQUEST, problemResponse, problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
+import { clientOf } from './client.js';
 
 const FORM = ['application/x-www-form-urlencoded'];
 
@@ -46,7 +47,7 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         // OAuth2 clients expect invalid_request (400), not a 422, for a malformed grant.
         throw new OAuthError(400, 'invalid_request', request.validationError.message);
       }
-      return services.auth.token(request.body, { address: request.ip });
+      return services.auth.token(request.body, clientOf(request));
     },
   );
 
@@ -78,7 +79,7 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
       if (request.validationError) {
         throw new OAuthError(400, 'invalid_request', request.validationError.message);
       }
-      await services.auth.revoke(request.body);
+      await services.auth.revoke(request.body, clientOf(request));
       return reply.code(200).send('');
     },
   );

@@ -6,9 +6,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../services/index.js';
 import { serviceDefinitions } from '../services/registry.js';
 import { accessTokensRouter } from './access_tokens.js';
+import { auditRouter } from './audit.js';
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
 import { introspectionRouter } from './introspection.js';
+import { mfaRouter } from './mfa.js';
+import { userSessionsRouter } from './user_sessions.js';
 
 export type ServiceRouter = FastifyPluginAsyncTypebox<{ services: Services }>;
 
@@ -18,6 +21,9 @@ export const coreRouters: ServiceRouter[] = [
   authRouter,
   introspectionRouter,
   accessTokensRouter,
+  userSessionsRouter,
+  mfaRouter,
+  auditRouter,
 ];
 
 /** Each registered service's router: routers/<name>.ts exports it as `router`. */

@@ -12,6 +12,7 @@ import {
 } from '../schemas/users.js';
 import type { Services } from '../services/index.js';
 import { USERS_ADMIN, usersDefinition } from '../services/users_definition.js';
+import { actorOf, clientOf } from './client.js';
 import { bearerSecurity, linkNextPage, principalOf, requireScopes } from './deps.js';
 
 const tags = [usersDefinition.tag.name];
@@ -54,7 +55,8 @@ export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         response: { 200: userRef, ...problemResponses(401, 422) },
       },
     },
-    (request) => users.update(principalOf(request).userId, { name: request.body.name }),
+    (request) =>
+      users.update(principalOf(request).userId, { name: request.body.name }, actorOf(request)),
   );
 
   app.post(
@@ -77,7 +79,7 @@ export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       await auth.changePassword(
         principalOf(request),
         { current: current_password, next: new_password },
-        { address: request.ip },
+        clientOf(request),
       );
       return reply.code(204).send(null);
     },
@@ -127,7 +129,10 @@ export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      const user = await users.createUser(request.body, { enforcePolicy: true });
+      const user = await users.createUser(request.body, {
+        enforcePolicy: true,
+        ...actorOf(request),
+      });
       return reply.code(201).header('location', `/users/${user.user_id}`).send(user);
     },
   );
@@ -161,7 +166,7 @@ export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
         response: { 200: userRef, ...problemResponses(401, 403, 404, 409, 422) },
       },
     },
-    (request) => users.update(request.params.user_id, request.body),
+    (request) => users.update(request.params.user_id, request.body, actorOf(request)),
   );
 
   app.delete(
@@ -177,7 +182,7 @@ export const router: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      await users.delete(request.params.user_id);
+      await users.delete(request.params.user_id, actorOf(request));
       return reply.code(204).send(null);
     },
   );

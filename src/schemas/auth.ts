@@ -12,7 +12,10 @@ export const TokenRequestSchema = Type.Object({
   grant_type: Type.Optional(
     Type.String({
       maxLength: 64,
-      description: '"password" (the default) or "refresh_token"',
+      description:
+        '"password" (the default), "refresh_token", or for the two-factor step ' +
+        '"http://auth0.com/oauth/grant-type/mfa-otp" or ' +
+        '"http://auth0.com/oauth/grant-type/mfa-recovery-code"',
       examples: ['password'],
     }),
   ),
@@ -37,6 +40,24 @@ export const TokenRequestSchema = Type.Object({
         'Space-separated scopes to grant; empty means all the user may have (password grant) ' +
         "or the login's scopes (refresh grant)",
       examples: ['movies:read'],
+    }),
+  ),
+  mfa_token: Type.Optional(
+    Type.String({
+      maxLength: 200,
+      description: 'Two-factor step: the mfa_token of the mfa_required answer',
+    }),
+  ),
+  otp: Type.Optional(
+    Type.String({
+      maxLength: 20,
+      description: 'Two-factor step (mfa-otp grant): the 6-digit code of the authenticator app',
+    }),
+  ),
+  recovery_code: Type.Optional(
+    Type.String({
+      maxLength: 40,
+      description: 'Two-factor step (mfa-recovery-code grant): one of the recovery codes',
     }),
   ),
   client_id: Type.Optional(Type.String({ maxLength: 200 })),

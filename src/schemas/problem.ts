@@ -19,6 +19,11 @@ export const ProblemSchema = Type.Object(
       Type.String({ description: 'With 403 insufficient_scope: the scopes the route needs' }),
     ),
     errors: Type.Optional(Type.Array(FieldErrorSchema, { description: 'The failing fields' })),
+    mfa_token: Type.Optional(
+      Type.String({
+        description: 'With error mfa_required: completes the login with a second factor',
+      }),
+    ),
   },
   { $id: 'Problem', description: 'An RFC 9457 problem document (application/problem+json)' },
 );
@@ -51,7 +56,9 @@ interface ProblemResponse {
 /** The token endpoint's 400: RFC 6749 section 5.2's error codes. */
 export const OAUTH_BAD_REQUEST =
   'Malformed request (OAuth2 `invalid_request`, `invalid_grant`, `invalid_scope` or ' +
-  '`unsupported_grant_type`), or a body that does not parse';
+  '`unsupported_grant_type`), or a body that does not parse; `mfa_required` with an ' +
+  '`mfa_token` when the account has two-factor authentication on; `slow_down` with ' +
+  'Retry-After after too many wrong two-factor codes';
 
 /** One error response for a route's OpenAPI description, with its meaning. */
 export function problemResponse(status: number, description = DESCRIPTIONS[status] ?? 'Error') {

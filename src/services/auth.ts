@@ -4,7 +4,10 @@ import { InsufficientScopeError, OAuthError, UnauthorizedError } from '../exc.js
 import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/auth.js';
 import { looksLikeAccessToken } from './access_token_secret.js';
 import type { AccessTokenService, PersonalGrant } from './access_tokens.js';
+import { auditEvents } from '../models/audit.js';
+import { AuditCRUD, type AuditEntry, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
+import { type MfaService, type SecondFactor } from './mfa/index.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
 import type { SessionService, SessionState } from './sessions.js';
@@ -14,19 +17,21 @@ import { WrongPasswordError, type UserService } from './users.js';
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
+/** Auth0's grant types of the second step of a login (an mfa_token and a code). */
+export const MFA_OTP_GRANT = 'http://auth0.com/oauth/grant-type/mfa-otp';
+export const MFA_RECOVERY_GRANT = 'http://auth0.com/oauth/grant-type/mfa-recovery-code';
 /** A JWT has three dot-separated parts; our refresh tokens are one base64url string. */
 const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 
-/** Where a token request came from, for the brute-force throttle. */
-export interface ClientInfo {
-  address: string;
-}
+export type { ClientInfo } from './audit/crud.js';
 
 /**
  * The token endpoint (password and refresh grants, revocation) and the check every protected
  * route runs: a valid signature, a live session, an active user, and the route's scopes.
  */
 export class AuthService extends AppService {
+  private readonly audit: AuditCRUD;
+
   constructor(
     context: ServiceContext,
     private readonly users: UserService,
@@ -35,8 +40,30 @@ export class AuthService extends AppService {
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
     private readonly personalTokens: AccessTokenService,
+    private readonly mfa: MfaService,
   ) {
     super(context);
+    this.audit = new AuditCRUD(context, auditEvents);
+  }
+
+  /** A refusal changes nothing, so its audit row stands alone. */
+  private refused(entry: Omit<AuditEntry, 'outcome'>): Promise<void> {
+    return this.audit.record({ ...entry, outcome: 'failure' });
+  }
+
+  /** 429 slow_down, recorded as a throttle refusal. */
+  private async throttled(
+    retryAfterSeconds: number,
+    client: ClientInfo,
+    details: Record<string, string | number>,
+  ): Promise<OAuthError> {
+    await this.refused({
+      event: 'login.throttled',
+      reason: 'throttle',
+      client,
+      details: { retry_after_seconds: retryAfterSeconds, ...details },
+    });
+    return slowDown(retryAfterSeconds);
   }
 
   token(request: TokenRequest, client: ClientInfo): Promise<Token> {
@@ -44,12 +71,16 @@ export class AuthService extends AppService {
       case 'password':
         return this.passwordGrant(request, client);
       case 'refresh_token':
-        return this.refreshGrant(request);
+        return this.refreshGrant(request, client);
+      case MFA_OTP_GRANT:
+      case MFA_RECOVERY_GRANT:
+        return this.mfaGrant(request, client);
       default:
         throw new OAuthError(
           400,
           'unsupported_grant_type',
-          `grant_type '${request.grant_type ?? ''}' is not supported; use 'password' or 'refresh_token'`,
+          `grant_type '${request.grant_type ?? ''}' is not supported; use 'password', ` +
+            `'refresh_token', '${MFA_OTP_GRANT}' or '${MFA_RECOVERY_GRANT}'`,
         );
     }
   }
@@ -65,12 +96,19 @@ export class AuthService extends AppService {
   ): Promise<void> {
     this.hasher.refuseWhenFull();
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
-    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
+    if (!decision.allowed) {
+      throw await this.throttled(decision.retryAfterSeconds, client, {
+        during: 'password.change',
+        user: principal.userId,
+      });
+    }
     const verdict = await this.throttle.settle(decision.attempt, async () => {
       try {
         await this.users.setPassword(principal.userId, change.next, {
           current: change.current,
           enforcePolicy: true,
+          actorId: principal.userId,
+          client,
         });
         return { ok: true, wrong: undefined };
       } catch (error) {
@@ -78,7 +116,16 @@ export class AuthService extends AppService {
         throw error;
       }
     });
-    if (verdict.wrong !== undefined) throw verdict.wrong;
+    if (verdict.wrong !== undefined) {
+      await this.refused({
+        event: 'password.change',
+        reason: 'wrong_password',
+        userId: principal.userId,
+        actorId: principal.userId,
+        client,
+      });
+      throw verdict.wrong;
+    }
   }
 
   private async passwordGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
@@ -90,7 +137,9 @@ export class AuthService extends AppService {
     this.hasher.refuseWhenFull();
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
-    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
+    if (!decision.allowed) {
+      throw await this.throttled(decision.retryAfterSeconds, client, { username: account });
+    }
     // The throttle counts the verdict, or takes the attempt back when the check itself fails.
     const { user, ok, needsRehash } = await this.throttle.settle(decision.attempt, async () => {
       const found = await this.users.findForLogin(username);
@@ -100,31 +149,88 @@ export class AuthService extends AppService {
       }
       return { user: found, ...(await this.hasher.verify(found.hashed_password, password)) };
     });
-    if (user === undefined || !ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    if (user === undefined || !ok) {
+      // Both cases write one row: the same work whether or not the account exists.
+      await this.refused({
+        event: 'login',
+        reason: user === undefined ? 'unknown_user' : 'wrong_password',
+        userId: user?.user_id,
+        client,
+        details: { username: account },
+      });
+      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    }
     // Only after the right password: a disabled account is no secret from its owner.
-    if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    if (!user.is_active) {
+      await this.refused({ event: 'login', reason: 'disabled', userId: user.user_id, client });
+      throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    }
     const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));
     if (needsRehash) {
       await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(password));
     }
-    const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes);
+    if (await this.mfa.enrolled(user.user_id)) {
+      const mfaToken = await this.mfa.challenge(user.user_id, scopes.join(' '), client);
+      throw new OAuthError(400, 'mfa_required', 'Multi-factor authentication required', {
+        extra: { mfa_token: mfaToken },
+      });
+    }
+    const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes, client);
     return this.issue(
       { userId: user.user_id, email: user.email, name: user.name, sessionId, scopes },
       refreshToken,
     );
   }
 
-  private async refreshGrant(request: TokenRequest): Promise<Token> {
+  /**
+   * The second step of a login with two-factor authentication (Auth0's grant types): the
+   * mfa_token from the mfa_required answer and a TOTP code (`otp`) or a recovery code.
+   */
+  private async mfaGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
+    const mfaToken = request.mfa_token ?? '';
+    const factor: SecondFactor | undefined =
+      request.grant_type === MFA_OTP_GRANT
+        ? request.otp === undefined
+          ? undefined
+          : { otp: request.otp.trim() }
+        : request.recovery_code === undefined
+          ? undefined
+          : { recoveryCode: request.recovery_code };
+    if (mfaToken === '' || factor === undefined) {
+      throw new OAuthError(
+        400,
+        'invalid_request',
+        'mfa_token and otp (or recovery_code) are required',
+      );
+    }
+    const { userId, scope, method } = await this.mfa.complete(mfaToken, factor, client);
+    const user = await this.users.get(userId);
+    if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    // The role may have changed since the password step: never more than it allows now.
+    const scopes = grantScopes(scope, allowedScopes(user.is_superuser));
+    const { sessionId, refreshToken } = await this.sessions.start(userId, scopes, client, {
+      mfa: method,
+    });
+    return this.issue(
+      { userId, email: user.email, name: user.name, sessionId, scopes },
+      refreshToken,
+    );
+  }
+
+  private async refreshGrant(request: TokenRequest, client: ClientInfo): Promise<Token> {
     const presented = request.refresh_token ?? '';
     if (presented === '') {
       throw new OAuthError(400, 'invalid_request', 'refresh_token is required');
     }
     // The role may have changed since the login: never grant more than it allows now.
-    const outcome = await this.sessions.rotate(presented, (session) =>
-      grantScopes(
-        request.scope,
-        session.scopes.filter((scope) => allowedScopes(session.isSuperuser).includes(scope)),
-      ),
+    const outcome = await this.sessions.rotate(
+      presented,
+      (session) =>
+        grantScopes(
+          request.scope,
+          session.scopes.filter((scope) => allowedScopes(session.isSuperuser).includes(scope)),
+        ),
+      client,
     );
     if (outcome.kind === 'replayed') {
       throw new OAuthError(400, 'invalid_grant', 'Refresh token has already been used', {
@@ -169,7 +275,7 @@ export class AuthService extends AppService {
    * RFC 7009: ends the login the token belongs to, whichever kind it is (the hint only saves a
    * lookup). Unknown, foreign or already revoked tokens are not an error: the result is the same.
    */
-  async revoke(request: RevokeRequest): Promise<void> {
+  async revoke(request: RevokeRequest, client?: ClientInfo): Promise<void> {
     const token = request.token.trim();
     if (looksLikeAccessToken(token)) {
       await this.personalTokens.revokeBySecret(token);
@@ -178,7 +284,9 @@ export class AuthService extends AppService {
     const sessionId = LOOKS_LIKE_JWT.test(token)
       ? this.tokens.sessionOf(token)
       : await this.sessions.sessionOfRefreshToken(token);
-    if (sessionId !== undefined) await this.sessions.revokeSession(sessionId, 'revoked by client');
+    if (sessionId !== undefined) {
+      await this.sessions.revokeSession(sessionId, 'revoked by client', { client });
+    }
   }
 
   /**

@@ -4,11 +4,13 @@ import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
 import { AccessTokenService, type AccessTokenOptions } from './access_tokens.js';
+import { AuditService } from './audit/index.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import type { AccountDeps, ServiceDefinition, ServiceDeps } from './definition.js';
 import { HealthService } from './health.js';
 import { IntrospectionService } from './introspection.js';
+import { MfaService, SecretBox } from './mfa/index.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
 import { serviceDefinitions } from './registry.js';
@@ -26,6 +28,8 @@ export interface AccountOptions {
   accessTokens: AccessTokenOptions;
   passwordMinLength: number;
   passwords: HasherOptions;
+  /** Days the audit log keeps an event (MYAPI_AUDIT__RETENTION_DAYS). */
+  auditRetentionDays: number;
 }
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
@@ -45,6 +49,7 @@ export function accountOptions(settings: Settings): AccountOptions {
       allowNoExpiry: settings.access_tokens.allow_no_expiry,
     },
     passwordMinLength: settings.passwords.min_length,
+    auditRetentionDays: settings.audit.retention_days,
     passwords: {
       upgradeLegacy: settings.passwords.upgrade_legacy,
       // Half the cores (at least one) hash; the rest keep serving reads and the database.
@@ -74,6 +79,9 @@ export type AccountServices = CatalogueServices & {
   users: UserService;
   sessions: SessionService;
   accessTokens: AccessTokenService;
+  audit: AuditService;
+  /** Two-factor authentication; without a token key (the CLI) it can only reset factors. */
+  mfa: MfaService;
 } & ServicesOf<Extract<Registered, { needs: 'accounts' }>>;
 
 /** With a token key as well: everything, logins included (the server). */
@@ -128,12 +136,29 @@ export function createServices(
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
   const accessTokens = new AccessTokenService(context, sessions, accounts.accessTokens);
+  const audit = new AuditService(context, accounts.auditRetentionDays);
   // `users` is registered (services/users_definition.ts): the registry hands back this one.
-  const core = { health, sessions, accessTokens, ...buildRegistered({ context, users, sessions }) };
-  if (tokens === undefined) return core;
+  const core = {
+    health,
+    sessions,
+    accessTokens,
+    audit,
+    ...buildRegistered({ context, users, sessions }),
+  };
+  if (tokens === undefined) return { ...core, mfa: new MfaService(context) };
+  const mfa = new MfaService(context, new SecretBox(tokens.key));
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, accessTokens);
+  const auth = new AuthService(
+    context,
+    users,
+    hasher,
+    codec,
+    sessions,
+    throttle,
+    accessTokens,
+    mfa,
+  );
   const introspection = new IntrospectionService(context, codec, sessions, accessTokens);
-  return { ...core, auth, introspection };
+  return { ...core, mfa, auth, introspection };
 }

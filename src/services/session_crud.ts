@@ -1,11 +1,23 @@
 /** The queries of login sessions and their refresh tokens (SessionCRUD, RefreshTokenCRUD). */
-import { and, eq, isNotNull, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, isNull, lt, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
 import { users } from '../models/users.js';
 import { AppCRUD } from './base.js';
+import type { ClientInfo } from './audit/crud.js';
 import { parseScope } from './scopes.js';
+
+/** A live login as its owner sees it. */
+export interface SessionSummary {
+  session_id: string;
+  created_at: Date;
+  last_used_at: Date;
+  expires_at: Date;
+  client_address: string | null;
+  user_agent: string | null;
+  scope: string;
+}
 
 /** What the per-request check needs to know about a session and its user. */
 export interface SessionState {
@@ -31,7 +43,13 @@ const inSeconds = (seconds: number): SQL => sql`now() + make_interval(secs => ${
 
 export class SessionCRUD extends AppCRUD<typeof authSessions> {
   async create(
-    session: { sessionId: string; userId: number; scope: string; lifetimeSeconds: number },
+    session: {
+      sessionId: string;
+      userId: number;
+      scope: string;
+      lifetimeSeconds: number;
+      client?: ClientInfo | undefined;
+    },
     tx?: Executor,
   ): Promise<void> {
     await this.on(tx)
@@ -41,7 +59,33 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
         user_id: session.userId,
         scope: session.scope,
         expires_at: inSeconds(session.lifetimeSeconds),
+        client_address: session.client?.address.slice(0, 256) ?? null,
+        user_agent: session.client?.userAgent?.slice(0, 256) ?? null,
       });
+  }
+
+  /** A user's live logins (neither revoked nor expired), the most recently used first. */
+  async liveOf(userId: number, tx?: Executor): Promise<SessionSummary[]> {
+    const rows = await this.on(tx)
+      .select({
+        session_id: authSessions.session_id,
+        created_at: authSessions.created_at,
+        last_used_at: authSessions.last_used_at,
+        expires_at: authSessions.expires_at,
+        client_address: authSessions.client_address,
+        user_agent: authSessions.user_agent,
+        scope: authSessions.scope,
+      })
+      .from(authSessions)
+      .where(
+        and(
+          eq(authSessions.user_id, userId),
+          isNull(authSessions.revoked_at),
+          sql`${authSessions.expires_at} > now()`,
+        ),
+      )
+      .orderBy(desc(authSessions.last_used_at), asc(authSessions.session_id));
+    return rows;
   }
 
   async state(sessionId: string, tx?: Executor): Promise<SessionState | undefined> {
@@ -81,26 +125,34 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
   async extend(sessionId: string, lifetimeSeconds: number, tx?: Executor): Promise<void> {
     await this.on(tx)
       .update(authSessions)
-      .set({ expires_at: inSeconds(lifetimeSeconds) })
+      .set({ expires_at: inSeconds(lifetimeSeconds), last_used_at: sql`now()` })
       .where(eq(authSessions.session_id, sessionId));
   }
 
-  /** Revokes one session, or all of a user's; returns the ids that were live until now. */
+  /**
+   * Revokes one session (of one user, when `userId` is given too), or all of a user's but
+   * `except`; returns the sessions that were live until now.
+   */
   async revoke(
-    target: { sessionId: string } | { userId: number },
+    target: { sessionId: string; userId?: number } | { userId: number; except?: string },
     reason: string,
     tx?: Executor,
-  ): Promise<string[]> {
+  ): Promise<{ id: string; userId: number }[]> {
     const which =
       'sessionId' in target
-        ? eq(authSessions.session_id, target.sessionId)
-        : eq(authSessions.user_id, target.userId);
-    const rows = await this.on(tx)
+        ? and(
+            eq(authSessions.session_id, target.sessionId),
+            target.userId === undefined ? undefined : eq(authSessions.user_id, target.userId),
+          )
+        : and(
+            eq(authSessions.user_id, target.userId),
+            target.except === undefined ? undefined : ne(authSessions.session_id, target.except),
+          );
+    return this.on(tx)
       .update(authSessions)
       .set({ revoked_at: sql`now()`, revoked_reason: reason })
       .where(and(which, isNull(authSessions.revoked_at)))
-      .returning({ id: authSessions.session_id });
-    return rows.map((row) => row.id);
+      .returning({ id: authSessions.session_id, userId: authSessions.user_id });
   }
 
   /** Tells every process listening that a login or a user changed; sent when `tx` commits. */

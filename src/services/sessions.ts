@@ -2,7 +2,9 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import type { Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
+import { auditEvents } from '../models/audit.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
+import { AuditCRUD, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
 import {
   CHANNEL,
@@ -10,6 +12,7 @@ import {
   SessionCRUD,
   type RefreshTokenFound,
   type SessionState,
+  type SessionSummary,
   type SessionWithUser,
 } from './session_crud.js';
 import { hashRefreshToken, newRefreshToken } from './tokens.js';
@@ -23,7 +26,13 @@ function successorOf(refreshToken: string, salt: string): string {
   return createHmac('sha256', refreshToken).update(salt).digest('base64url');
 }
 
-export type { SessionState, SessionWithUser } from './session_crud.js';
+export type { SessionState, SessionSummary, SessionWithUser } from './session_crud.js';
+
+/** Who ends a login, for the audit log: the user themself, an admin, or the CLI (no actor). */
+export interface RevokedBy {
+  actorId?: number | undefined;
+  client?: ClientInfo | undefined;
+}
 /** What presenting a refresh token came to. */
 export type RefreshOutcome =
   | { kind: 'rotated'; session: SessionWithUser; scopes: readonly Scope[]; refreshToken: string }
@@ -54,6 +63,7 @@ interface CachedState {
 export class SessionService extends AppService {
   private readonly sessions: SessionCRUD;
   private readonly refreshTokens: RefreshTokenCRUD;
+  private readonly audit: AuditCRUD;
   private readonly cache = new Map<string, CachedState>();
   private readonly loading = new Map<string, Promise<SessionState | undefined>>();
   private readonly recheckMs: number;
@@ -68,6 +78,7 @@ export class SessionService extends AppService {
     super(context);
     this.sessions = new SessionCRUD(context, authSessions);
     this.refreshTokens = new RefreshTokenCRUD(context, refreshTokens);
+    this.audit = new AuditCRUD(context, auditEvents);
     this.recheckMs = options.recheckSeconds * 1000;
     this.cacheSize = options.cacheSize ?? 10_000;
     context.listen?.(CHANNEL, (payload) => {
@@ -87,10 +98,15 @@ export class SessionService extends AppService {
     return this.options.refreshLifetimeSeconds;
   }
 
-  /** A new login for the user with these scopes; returns its id and first refresh token. */
+  /**
+   * A new login for the user with these scopes; returns its id and first refresh token. The
+   * audit log's `login` event is written with it (`details` says how, e.g. the second factor).
+   */
   start(
     userId: number,
     scopes: readonly Scope[],
+    client?: ClientInfo,
+    details: Record<string, string> = {},
   ): Promise<{ sessionId: string; refreshToken: string }> {
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
@@ -98,7 +114,11 @@ export class SessionService extends AppService {
     return this.transaction(async (tx) => {
       await this.sessions.prune(userId, tx);
       await this.sessions.create(
-        { sessionId, userId, scope: scopes.join(' '), lifetimeSeconds },
+        { sessionId, userId, scope: scopes.join(' '), lifetimeSeconds, client },
+        tx,
+      );
+      await this.audit.record(
+        { event: 'login', userId, client, details: { session_id: sessionId, ...details } },
         tx,
       );
       await this.refreshTokens.create(
@@ -117,6 +137,7 @@ export class SessionService extends AppService {
   async rotate(
     refreshToken: string,
     grant: (session: SessionWithUser) => readonly Scope[],
+    client?: ClientInfo,
   ): Promise<RefreshOutcome> {
     const hash = hashRefreshToken(refreshToken);
     const lifetimeSeconds = this.options.refreshLifetimeSeconds;
@@ -132,6 +153,17 @@ export class SessionService extends AppService {
         const session = await this.sessions.withUser(known.sessionId, tx);
         await this.sessions.revoke({ sessionId: known.sessionId }, 'refresh token reused', tx);
         await this.sessions.announce(`s:${known.sessionId}`, tx);
+        await this.audit.record(
+          {
+            event: 'token.refresh_reuse',
+            outcome: 'failure',
+            reason: 'refresh token reused: login revoked',
+            userId: session?.userId,
+            client,
+            details: { session_id: known.sessionId },
+          },
+          tx,
+        );
         return { kind: 'replayed', sessionId: known.sessionId, userId: session?.userId };
       }
       const session = await this.sessions.withUser(sessionId, tx);
@@ -178,10 +210,68 @@ export class SessionService extends AppService {
     return (await this.refreshTokens.find(hashRefreshToken(refreshToken)))?.sessionId;
   }
 
-  async revokeSession(sessionId: string, reason: string, tx?: Executor): Promise<void> {
-    await this.sessions.revoke({ sessionId }, reason, tx);
-    await this.sessions.announce(`s:${sessionId}`, tx);
+  /**
+   * Ends one login (of `userId` only, when given), recording it in the audit log; false when
+   * there was no such live login.
+   */
+  async revokeSession(
+    sessionId: string,
+    reason: string,
+    options: RevokedBy & { userId?: number } = {},
+  ): Promise<boolean> {
+    const { userId, ...by } = options;
+    const revoked = await this.transaction(async (tx) => {
+      const [ended] = await this.sessions.revoke({ sessionId, userId }, reason, tx);
+      if (ended === undefined) return false;
+      await this.sessions.announce(`s:${sessionId}`, tx);
+      await this.recordRevocations([ended], reason, by, tx);
+      return true;
+    });
     this.forgetSession(sessionId);
+    return revoked;
+  }
+
+  /** Ends every login of a user but `keep` (the caller's own); returns how many ended. */
+  async revokeOtherSessions(
+    userId: number,
+    keep: string | undefined,
+    reason: string,
+    by: RevokedBy = {},
+  ): Promise<number> {
+    const ended = await this.transaction(async (tx) => {
+      const rows = await this.sessions.revoke({ userId, except: keep }, reason, tx);
+      await this.announceUserChange(userId, tx);
+      await this.recordRevocations(rows, reason, by, tx);
+      return rows;
+    });
+    this.forgetUser(userId);
+    return ended.length;
+  }
+
+  private async recordRevocations(
+    ended: readonly { id: string; userId: number }[],
+    reason: string,
+    by: RevokedBy,
+    tx: Executor,
+  ): Promise<void> {
+    for (const session of ended) {
+      await this.audit.record(
+        {
+          event: 'session.revoke',
+          reason,
+          userId: session.userId,
+          actorId: by.actorId,
+          client: by.client,
+          details: { session_id: session.id },
+        },
+        tx,
+      );
+    }
+  }
+
+  /** A user's live logins, the most recently used first. */
+  listSessions(userId: number): Promise<SessionSummary[]> {
+    return this.sessions.liveOf(userId);
   }
 
   private forgetSession(sessionId: string): void {

@@ -4,6 +4,7 @@ import { Value } from 'typebox/value';
 import type { Executor } from '../backend/database.js';
 import { sqlState } from '../backend/database.js';
 import { ConflictError, ForbiddenError, InvalidInputError, NotFoundError } from '../exc.js';
+import { auditEvents } from '../models/audit.js';
 import { users } from '../models/users.js';
 import {
   UserCreateSchema,
@@ -13,6 +14,7 @@ import {
   type UserUpdate,
   type UserWithHash,
 } from '../schemas/users.js';
+import { AuditCRUD, type AuditEventName, type ClientInfo } from './audit/crud.js';
 import { AppCRUD, AppService, type ServiceContext } from './base.js';
 import type { PasswordHasher } from './passwords.js';
 import type { PasswordPolicy } from './password_policy.js';
@@ -94,14 +96,32 @@ export function publicUser({ user_id, name, email, is_active, is_superuser }: Us
   return { user_id, name, email, is_active, is_superuser };
 }
 
-export interface CreateOptions {
+/** Who makes a change, for the audit log: a user (an admin, or themself) or the CLI (no actor). */
+export interface Actor {
+  actorId?: number | undefined;
+  client?: ClientInfo | undefined;
+}
+
+export interface CreateOptions extends Actor {
   /** HTTP paths refuse a weak password; the CLI, an operator's tool, only warns (the default). */
   enforcePolicy?: boolean;
+}
+
+/** The audit events a change of a user's record stands for; a rename is `user.update`. */
+function updateEvents(changes: UserUpdate): AuditEventName[] {
+  const events: AuditEventName[] = [];
+  if (changes.is_active === true) events.push('user.activate');
+  if (changes.is_active === false) events.push('user.deactivate');
+  if (changes.is_superuser === true) events.push('user.promote');
+  if (changes.is_superuser === false) events.push('user.demote');
+  if (changes.name !== undefined || events.length === 0) events.push('user.update');
+  return events;
 }
 
 /** Accounts: creation, self-service and administration, with the password policy. */
 export class UserService extends AppService {
   private readonly crud: UserCRUD;
+  private readonly audit: AuditCRUD;
 
   constructor(
     context: ServiceContext,
@@ -111,6 +131,7 @@ export class UserService extends AppService {
   ) {
     super(context);
     this.crud = new UserCRUD(context, users);
+    this.audit = new AuditCRUD(context, auditEvents);
   }
 
   /** The user with this email (any case) and the stored hash, for the login check only. */
@@ -170,11 +191,27 @@ export class UserService extends AppService {
     }
     const hashed_password = await this.hasher.hash(candidate.password);
     try {
-      const row = await this.crud.addOne({
-        name: candidate.name,
-        email: candidate.email,
-        hashed_password,
-        is_superuser: candidate.is_superuser ?? false,
+      const row = await this.transaction(async (tx) => {
+        const added = await this.crud.addOne(
+          {
+            name: candidate.name,
+            email: candidate.email,
+            hashed_password,
+            is_superuser: candidate.is_superuser ?? false,
+          },
+          tx,
+        );
+        await this.audit.record(
+          {
+            event: 'user.create',
+            userId: added.user_id,
+            actorId: options.actorId,
+            client: options.client,
+            details: { email: added.email, is_superuser: added.is_superuser },
+          },
+          tx,
+        );
+        return added;
       });
       return publicUser(row);
     } catch (error) {
@@ -221,10 +258,23 @@ export class UserService extends AppService {
    * is seen by the next request (scopes are re-derived from the role on every check). The last
    * active superuser can be neither demoted nor disabled: no one could manage accounts after.
    */
-  async update(userId: number, changes: UserUpdate): Promise<User> {
+  async update(userId: number, changes: UserUpdate, by: Actor = {}): Promise<User> {
     const name = changes.name?.trim();
     if (name === '') throw new InvalidInputError('name must not be empty');
     const updated = await this.transaction(async (tx) => {
+      // First: a change that fails after this point takes its audit rows with it.
+      for (const event of updateEvents(changes)) {
+        await this.audit.record(
+          {
+            event,
+            userId,
+            actorId: by.actorId,
+            client: by.client,
+            details: { fields: Object.keys(changes).sort().join(',') },
+          },
+          tx,
+        );
+      }
       const losesAdmin = changes.is_superuser === false || changes.is_active === false;
       if (losesAdmin) await this.keepOneSuperuser(userId, 'demote or disable', tx);
       const row = await this.crud.update(userId, { ...changes, ...(name ? { name } : {}) }, tx);
@@ -240,8 +290,12 @@ export class UserService extends AppService {
     return publicUser(updated);
   }
 
-  async delete(userId: number): Promise<void> {
+  async delete(userId: number, by: Actor = {}): Promise<void> {
     await this.transaction(async (tx) => {
+      await this.audit.record(
+        { event: 'user.delete', userId, actorId: by.actorId, client: by.client },
+        tx,
+      );
       await this.keepOneSuperuser(userId, 'delete', tx);
       if (!(await this.crud.remove(userId, tx))) {
         throw new NotFoundError(`User ${userId} not found`);
@@ -269,7 +323,7 @@ export class UserService extends AppService {
   async setPassword(
     userId: number,
     password: string,
-    options: { current?: string; enforcePolicy?: boolean } = {},
+    options: { current?: string; enforcePolicy?: boolean } & Actor = {},
   ): Promise<{ revokedSessions: number }> {
     const user = await this.require(userId);
     if (options.current !== undefined) {
@@ -280,7 +334,21 @@ export class UserService extends AppService {
     const hash = await this.hasher.hash(password);
     const revokedSessions = await this.transaction(async (tx) => {
       await this.crud.setPasswordHash(userId, hash, tx);
-      return this.sessions.revokeUserSessions(userId, 'password changed', tx);
+      const ended = await this.sessions.revokeUserSessions(userId, 'password changed', tx);
+      await this.audit.record(
+        {
+          event: 'password.change',
+          userId,
+          actorId: options.actorId,
+          client: options.client,
+          details: {
+            revoked_sessions: ended,
+            by: options.current === undefined ? 'operator' : 'user',
+          },
+        },
+        tx,
+      );
+      return ended;
     });
     // Again after the commit: a request between the first forget and the commit re-read the old state.
     this.sessions.forgetUser(userId);
