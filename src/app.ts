@@ -35,6 +35,7 @@ import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
+import { createMailSender } from './services/mail/index.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -153,6 +154,13 @@ export async function buildApp(options: AppOptions) {
     tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
   });
   for (const router of routers) await app.register(router, { services });
+  // The outbox's mails leave from every server process (services/mail/); never from a request.
+  const mailSender = createMailSender(settings, database, options.logger);
+  app.addHook('onReady', () => {
+    mailSender.start();
+    return Promise.resolve();
+  });
+  app.addHook('onClose', () => mailSender.stop());
   return app;
 }
 

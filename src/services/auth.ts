@@ -12,6 +12,8 @@ import { WrongPasswordError, type UserService } from './users.js';
 
 const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
+const UNVERIFIED =
+  'Confirm your email address first: use the link mailed to you, or ask for a new one';
 /** A JWT has three dot-separated parts; our refresh tokens are one base64url string. */
 const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 
@@ -32,6 +34,7 @@ export class AuthService extends AppService {
     private readonly tokens: TokenCodec,
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
+    private readonly options: { requireVerifiedEmail?: boolean } = {},
   ) {
     super(context);
   }
@@ -100,6 +103,9 @@ export class AuthService extends AppService {
     if (user === undefined || !ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
     // Only after the right password: a disabled account is no secret from its owner.
     if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    if (this.options.requireVerifiedEmail === true && user.email_verified_at === null) {
+      throw new OAuthError(401, 'invalid_grant', UNVERIFIED);
+    }
     const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));
     if (needsRehash) {
       await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(password));

@@ -3,6 +3,12 @@ import { availableParallelism } from 'node:os';
 import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
+import {
+  createSelfServices,
+  selfServiceSettings,
+  type SelfServices,
+  type SelfServiceSettings,
+} from './accounts/index.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import { HealthService } from './health.js';
@@ -20,6 +26,8 @@ export interface AccountOptions {
   recheckSeconds: number;
   passwordMinLength: number;
   passwords: HasherOptions;
+  /** Sign-up, email verification and password reset (services/accounts/). */
+  selfService: SelfServiceSettings;
 }
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
@@ -43,6 +51,7 @@ export function accountOptions(settings: Settings): AccountOptions {
       // Hashing yields to the requests this process serves (backend/limiter.ts).
       dutyCycle: loadAwareDutyCycle(settings.passwords.duty_cycle),
     },
+    selfService: selfServiceSettings(settings),
   };
 }
 
@@ -56,6 +65,7 @@ export interface CatalogueServices {
 export interface AccountServices extends CatalogueServices {
   users: UserService;
   sessions: SessionService;
+  selfService: SelfServices;
 }
 
 /** With a token key as well: everything, logins included (the server). */
@@ -92,9 +102,17 @@ export function createServices(
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
-  if (tokens === undefined) return { ...catalogue, users, sessions };
-  const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
-  return { ...catalogue, users, sessions, auth };
+  const selfService = createSelfServices(context, accounts.selfService, {
+    hasher,
+    policy,
+    sessions,
+    throttle,
+  });
+  if (tokens === undefined) return { ...catalogue, users, sessions, selfService };
+  const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
+  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, {
+    requireVerifiedEmail: accounts.selfService.requireVerifiedEmail,
+  });
+  return { ...catalogue, users, sessions, selfService, auth };
 }
