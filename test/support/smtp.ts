@@ -137,6 +137,18 @@ export class SmtpServer {
     }
   }
 
+  /** The `count`th mail to `to` (1-based), waiting for it to arrive. */
+  async waitForCount(to: string, count: number, timeoutMs = scaled(15_000)): Promise<ReceivedMail> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const mails = await this.to(to);
+      const wanted = mails[count - 1];
+      if (wanted !== undefined) return wanted;
+      if (Date.now() > deadline) throw new Error(`mail ${count} to ${to} did not arrive`);
+      await delay(50);
+    }
+  }
+
   /** Every mail to `to`, after `waitFor` saw the ones expected. */
   async to(address: string): Promise<ReceivedMail[]> {
     return (await this.received()).filter((mail) => mail.to === address);

@@ -53,12 +53,19 @@ export class EmailService extends SelfService {
     const { outbox } = this.parts;
     await this.transaction(async (tx) => {
       const user = await this.users.findByEmail(email, tx);
+      if (user !== undefined && user.email_verified_at === null) {
+        await this.mailConfirmation('verify_email', user, email, tx);
+        return;
+      }
+      // The same statements as a confirmation (a token that acts on no account), for the timing.
+      await this.tokens.issue(
+        { purpose: 'verify_email', userId: null, email, lifetimeSeconds: 60 },
+        tx,
+      );
       if (user === undefined) {
         await outbox.enqueue('no_account', email, { email, action: 'confirmation link' }, tx);
-      } else if (user.email_verified_at !== null) {
-        await outbox.enqueue('already_verified', email, { name: user.name, email }, tx);
       } else {
-        await this.mailConfirmation('verify_email', user, email, tx);
+        await outbox.enqueue('already_verified', email, { name: user.name, email }, tx);
       }
     });
   }

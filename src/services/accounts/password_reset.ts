@@ -14,19 +14,21 @@ export class PasswordResetService extends SelfService {
     const { outbox, options } = this.parts;
     await this.transaction(async (tx) => {
       const user = await this.users.findByEmail(email, tx);
-      if (user === undefined) {
-        await outbox.enqueue('no_account', email, { email, action: 'password reset' }, tx);
-        return;
-      }
+      // An unknown address gets a token too, one that acts on no account: the same statements
+      // run either way, so the time of the answer does not tell them apart.
       const { token } = await this.tokens.issue(
         {
           purpose: 'password_reset',
-          userId: user.user_id,
+          userId: user?.user_id ?? null,
           email,
           lifetimeSeconds: options.resetTokenMinutes * 60,
         },
         tx,
       );
+      if (user === undefined) {
+        await outbox.enqueue('no_account', email, { email, action: 'password reset' }, tx);
+        return;
+      }
       await outbox.enqueue(
         'password_reset',
         email,

@@ -49,6 +49,11 @@ export class SignupService extends SelfService {
           ? await this.users.insertIfAbsent({ name, email, hashed_password, verified: invited }, tx)
           : undefined;
       if (created === undefined) {
+        // A token that acts on no account: the statements of a sign-up, for the timing.
+        await this.tokens.issue(
+          { purpose: 'verify_email', userId: null, email, lifetimeSeconds: 60 },
+          tx,
+        );
         const owner = existing ?? (await this.users.findByEmail(email, tx));
         await outbox.enqueue('address_taken', email, { name: owner?.name, email }, tx);
         return;
