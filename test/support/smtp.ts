@@ -67,7 +67,7 @@ export class SmtpServer {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     this.process = child;
     const deadline = Date.now() + scaled(10_000);
     while (!(await accepts(this.port))) {
