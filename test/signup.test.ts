@@ -29,6 +29,16 @@ const ADMIN = {
 };
 const OWNER = { name: 'owner', email: 'owner@myapi.test', password: 'owner long passphrase' };
 
+const SIGNUP_SAMPLES = 40;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
 let address = 0;
 /** A client address per request group, so the throttle's counters belong to one test. */
 const from = () => ({
@@ -246,6 +256,37 @@ describeEachDatabase('sign-up and email verification', { timeout: TEST_TIMEOUT_M
         200,
       );
       assert.equal((await server.post('/users/verify-email', { token: code })).status, 400);
+    });
+  });
+
+  test('sign-up takes the same time for a new and a taken address', async () => {
+    await withServer(t, smtp, { signup: 'open' }, async (server) => {
+      const fresh: number[] = [];
+      const taken: number[] = [];
+      const timed = async (list: number[], email: string) => {
+        const started = performance.now();
+        const answer = await server.post(
+          '/users/signup',
+          { name: 'timing', email, password: 'timing long passphrase' },
+          from(),
+        );
+        list.push(performance.now() - started);
+        assert.equal(answer.status, 202);
+      };
+      for (let i = 0; i < 3; i++) await timed([], `warmup-signup-${i}@myapi.test`);
+      for (let i = 0; i < SIGNUP_SAMPLES; i++) {
+        // Each taken address once, so the throttle's per-address counters never wait.
+        await timed(fresh, `signup-fresh-${i}@myapi.test`);
+        await timed(taken, `signup-fresh-${i}@myapi.test`);
+      }
+      const [freshMedian, takenMedian] = [median(fresh), median(taken)];
+      const difference = Math.abs(freshMedian - takenMedian);
+      const tolerance = Math.max(10, 0.3 * Math.max(freshMedian, takenMedian));
+      console.log(
+        `# sign-up timing (${kind}, ${SIGNUP_SAMPLES} samples each): new ${freshMedian.toFixed(2)} ms, ` +
+          `taken ${takenMedian.toFixed(2)} ms, difference ${difference.toFixed(2)} ms (tolerance ${tolerance.toFixed(2)} ms)`,
+      );
+      assert.ok(difference <= tolerance, `medians ${freshMedian} vs ${takenMedian}`);
     });
   });
 
