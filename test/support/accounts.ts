@@ -1,4 +1,5 @@
 // Apps of the self-service account tests: real sockets, a real SMTP server, the outbox readable.
+import assert from 'node:assert/strict';
 import type { Settings } from '../../src/backend/config.js';
 import { mailOutbox } from '../../src/models/mail.js';
 import type { UserCreate } from '../../src/schemas/users.js';
@@ -80,4 +81,47 @@ export async function loginOver(url: string, username: string, password: string)
     body: new URLSearchParams({ username, password }).toString(),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+let clients = 0;
+/** A client address per request group (with trust_proxy), so throttle counters belong to one test. */
+export function from(): Record<string, string> {
+  const n = clients++;
+  return {
+    'x-forwarded-for': `10.${(process.pid % 200) + 20}.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`,
+  };
+}
+
+/** An app with mail through `smtp`, trusting X-Forwarded-For, for the length of `work`. */
+export async function withServer(
+  t: TestDatabase,
+  smtp: SmtpServer,
+  changes: Partial<Settings>,
+  work: (server: AccountsApp) => Promise<void>,
+): Promise<void> {
+  const server = await listenOn(t, { ...mailSettings(t, smtp), trust_proxy: 'true', ...changes });
+  try {
+    await work(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** An Authorization header from a password login over the socket. */
+export async function bearer(
+  server: AccountsApp,
+  email: string,
+  password: string,
+): Promise<string> {
+  const login = await loginOver(server.url, email, password);
+  assert.equal(login.status, 200, JSON.stringify(login.body));
+  return `Bearer ${String(login.body.access_token)}`;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? 0)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
