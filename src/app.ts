@@ -29,6 +29,7 @@ import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
 import { serviceDefinitions } from './services/registry.js';
 import { SCOPE_DESCRIPTIONS } from './services/scopes.js';
+import { createMailSender } from './services/mail/index.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -148,6 +149,13 @@ export async function buildApp(options: AppOptions) {
   for (const router of [...coreRouters, ...(await serviceRouters())]) {
     await app.register(router, { services });
   }
+  // The outbox's mails leave from every server process (services/mail/); never from a request.
+  const mailSender = createMailSender(settings, database, options.logger);
+  app.addHook('onReady', () => {
+    mailSender.start();
+    return Promise.resolve();
+  });
+  app.addHook('onClose', () => mailSender.stop());
   return app;
 }
 

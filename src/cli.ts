@@ -5,6 +5,7 @@ import { registerAudit } from './cli/audit.js';
 import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
 import { registerMfa } from './cli/mfa.js';
+import { registerInvite } from './cli/invite.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerServices } from './cli/services.js';
@@ -31,6 +32,7 @@ export function buildCli(): Command {
   registerServices(program);
   registerAudit(program);
   registerMfa(program);
+  registerInvite(program);
   return program;
 }
 

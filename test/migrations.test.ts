@@ -96,6 +96,7 @@ describeEachDatabase('migrations', (kind) => {
         'users.hashed_password:text',
         'users.is_active:boolean',
         'users.is_superuser:boolean',
+        'users.email_verified_at:timestamp with time zone',
       ],
     );
   });
@@ -140,8 +141,13 @@ describeEachDatabase('migrations', (kind) => {
     await run(t, `INSERT INTO myapi.movies VALUES (4, 'Amélie', 2001, 8.3)`);
     await run(t, `UPDATE myapi.movies SET rating = 9.3 WHERE movie_id = 1`);
 
+    // Rows from before sign-up existed count as verified: they log in even when it is required.
     const app = await buildApp({
-      settings: { ...t.settings, log_level: 'warn' },
+      settings: {
+        ...t.settings,
+        log_level: 'warn',
+        accounts: { ...t.settings.accounts, require_verified_email: true },
+      },
       database: t.database,
       tokenKey: TOKEN_KEY,
       logger: createLogger('warn', new LogCapture()),

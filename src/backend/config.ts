@@ -9,6 +9,7 @@ import { SettingsSchema, TRUST_PROXY_FORMS, type Settings } from './settings_sch
 export type { LogLevel, Settings } from './settings_schema.js';
 
 const PREFIX = 'MYAPI_';
+const SECRET_SETTINGS = new Set(['token_key', 'mail.smtp_url']);
 const NESTING = '__';
 
 /** Raised when the configuration cannot be used; `problems` has one line per bad variable. */
@@ -159,7 +160,8 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
         ? (node as Record<string, unknown>)[part]
         : undefined;
     }, candidate);
-    const shown = path === 'token_key' ? '' : ` (got ${JSON.stringify(got)})`;
+    // Secrets are never echoed: the signing key, and the SMTP URL, which may hold a password.
+    const shown = SECRET_SETTINGS.has(path) ? '' : ` (got ${JSON.stringify(got)})`;
     problems.set(path, `${variableName(path, names)}: must be ${description ?? 'valid'}${shown}`);
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()]);

@@ -202,6 +202,79 @@ const SETTINGS = {
     },
     { default: {}, additionalProperties: false },
   ),
+  // Self-service accounts (services/accounts/): who may sign up, and how long their links last.
+  signup: Type.Enum(['closed', 'open', 'invite'], {
+    default: 'closed',
+    description: 'closed, open or invite',
+  }),
+  accounts: Type.Object(
+    {
+      require_verified_email: Type.Boolean({ default: false, description: 'true or false' }),
+      verify_token_hours: Type.Integer({
+        default: 48,
+        minimum: 1,
+        maximum: 720,
+        description: 'an integer of hours from 1 to 720',
+      }),
+      reset_token_minutes: Type.Integer({
+        default: 30,
+        minimum: 5,
+        maximum: 1440,
+        description: 'an integer of minutes from 5 to 1440',
+      }),
+      invitation_days: Type.Integer({
+        default: 7,
+        minimum: 1,
+        maximum: 90,
+        description: 'an integer of days from 1 to 90',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
+  mail: Type.Object(
+    {
+      smtp_url: Type.Optional(
+        Type.String({
+          pattern: '^smtps?://.+',
+          description:
+            'an smtp:// or smtps:// URL, e.g. smtps://user:password@mail.example.com:465',
+        }),
+      ),
+      from: Type.String({
+        default: 'myapi <no-reply@localhost>',
+        minLength: 3,
+        description: 'a sender address, e.g. "myapi <no-reply@example.com>"',
+      }),
+      templates_dir: Type.Optional(
+        Type.String({ minLength: 1, description: 'a directory of mail templates' }),
+      ),
+      link_base_url: Type.Optional(
+        Type.String({
+          pattern: '^https?://[^\\s]+$',
+          description: 'an http(s):// URL the links in mails start with',
+        }),
+      ),
+      max_attempts: Type.Integer({
+        default: 10,
+        minimum: 1,
+        maximum: 100,
+        description: 'an integer from 1 to 100',
+      }),
+      retry_base_seconds: Type.Number({
+        default: 30,
+        minimum: 0.05,
+        maximum: 3600,
+        description: 'a number of seconds from 0.05 to 3600',
+      }),
+      poll_ms: Type.Integer({
+        default: 1000,
+        minimum: 10,
+        maximum: 60_000,
+        description: 'an integer of milliseconds from 10 to 60000',
+      }),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
     default: 8000,

@@ -6,6 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Services } from '../services/index.js';
 import { serviceDefinitions } from '../services/registry.js';
 import { accessTokensRouter } from './access_tokens.js';
+import { accountsRouter } from './accounts.js';
 import { auditRouter } from './audit.js';
 import { authRouter } from './auth.js';
 import { healthRouter } from './health.js';
@@ -20,6 +21,7 @@ export const coreRouters: ServiceRouter[] = [
   healthRouter,
   authRouter,
   introspectionRouter,
+  accountsRouter,
   accessTokensRouter,
   userSessionsRouter,
   mfaRouter,

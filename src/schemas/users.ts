@@ -40,6 +40,8 @@ export const UserListSchema = Type.Array(Type.Ref('User'));
 /** A user with the stored hash: only the auth and user services see this shape. */
 export interface UserWithHash extends User {
   hashed_password: string;
+  /** Null until a self-service sign-up confirms its address (MYAPI_ACCOUNTS__REQUIRE_VERIFIED_EMAIL). */
+  email_verified_at?: Date | null;
 }
 
 export const MeUpdateSchema = Type.Object({ name: Name }, { additionalProperties: false });

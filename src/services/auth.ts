@@ -20,6 +20,9 @@ const INVALID_GRANT = 'Incorrect username or password';
 /** Auth0's grant types of the second step of a login (an mfa_token and a code). */
 export const MFA_OTP_GRANT = 'http://auth0.com/oauth/grant-type/mfa-otp';
 export const MFA_RECOVERY_GRANT = 'http://auth0.com/oauth/grant-type/mfa-recovery-code';
+
+const UNVERIFIED =
+  'Confirm your email address first: use the link mailed to you, or ask for a new one';
 /** A JWT has three dot-separated parts; our refresh tokens are one base64url string. */
 const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 
@@ -41,6 +44,7 @@ export class AuthService extends AppService {
     private readonly throttle: LoginThrottle,
     private readonly personalTokens: AccessTokenService,
     private readonly mfa: MfaService,
+    private readonly options: { requireVerifiedEmail?: boolean } = {},
   ) {
     super(context);
     this.audit = new AuditCRUD(context, auditEvents);
@@ -164,6 +168,10 @@ export class AuthService extends AppService {
     if (!user.is_active) {
       await this.refused({ event: 'login', reason: 'disabled', userId: user.user_id, client });
       throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    }
+    if (this.options.requireVerifiedEmail === true && user.email_verified_at === null) {
+      await this.refused({ event: 'login', reason: 'unverified', userId: user.user_id, client });
+      throw new OAuthError(401, 'invalid_grant', UNVERIFIED);
     }
     const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));
     if (needsRehash) {

@@ -5,6 +5,12 @@ import type { Database } from '../backend/database.js';
 import { loadAwareDutyCycle } from '../backend/limiter.js';
 import { AccessTokenService, type AccessTokenOptions } from './access_tokens.js';
 import { AuditService } from './audit/index.js';
+import {
+  createSelfServices,
+  selfServiceSettings,
+  type SelfServices,
+  type SelfServiceSettings,
+} from './accounts/index.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import type { AccountDeps, ServiceDefinition, ServiceDeps } from './definition.js';
@@ -30,6 +36,8 @@ export interface AccountOptions {
   passwords: HasherOptions;
   /** Days the audit log keeps an event (MYAPI_AUDIT__RETENTION_DAYS). */
   auditRetentionDays: number;
+  /** Sign-up, email verification and password reset (services/accounts/). */
+  selfService: SelfServiceSettings;
 }
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
@@ -59,6 +67,7 @@ export function accountOptions(settings: Settings): AccountOptions {
       // Hashing yields to the requests this process serves (backend/limiter.ts).
       dutyCycle: loadAwareDutyCycle(settings.passwords.duty_cycle),
     },
+    selfService: selfServiceSettings(settings),
   };
 }
 
@@ -82,6 +91,7 @@ export type AccountServices = CatalogueServices & {
   audit: AuditService;
   /** Two-factor authentication; without a token key (the CLI) it can only reset factors. */
   mfa: MfaService;
+  selfService: SelfServices;
 } & ServicesOf<Extract<Registered, { needs: 'accounts' }>>;
 
 /** With a token key as well: everything, logins included (the server). */
@@ -137,18 +147,25 @@ export function createServices(
   const users = new UserService(context, hasher, policy, sessions);
   const accessTokens = new AccessTokenService(context, sessions, accounts.accessTokens);
   const audit = new AuditService(context, accounts.auditRetentionDays);
+  const throttle = new LoginThrottle(context);
+  const selfService = createSelfServices(context, accounts.selfService, {
+    hasher,
+    policy,
+    sessions,
+    throttle,
+  });
   // `users` is registered (services/users_definition.ts): the registry hands back this one.
   const core = {
     health,
     sessions,
     accessTokens,
     audit,
+    selfService,
     ...buildRegistered({ context, users, sessions }),
   };
   if (tokens === undefined) return { ...core, mfa: new MfaService(context) };
   const mfa = new MfaService(context, new SecretBox(tokens.key));
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
-  const throttle = new LoginThrottle(context);
   const auth = new AuthService(
     context,
     users,
@@ -158,6 +175,7 @@ export function createServices(
     throttle,
     accessTokens,
     mfa,
+    { requireVerifiedEmail: accounts.selfService.requireVerifiedEmail },
   );
   const introspection = new IntrospectionService(context, codec, sessions, accessTokens);
   return { ...core, mfa, auth, introspection };
