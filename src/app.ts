@@ -35,6 +35,8 @@ import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
+import { openTokenKeys } from './services/keys/setup.js';
+import { wellKnownRouter } from './routers/well_known.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -42,7 +44,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface AppOptions {
   settings: Settings;
   database: Database;
-  tokenKey: string;
+  /** The HS256 secret: MYAPI_TOKEN_KEY, or an older embedded installation's key file. */
+  tokenKey?: string | undefined;
+  /** What encrypts the signing key set at rest (backend/keys_secret.ts). */
+  keysSecret?: string | undefined;
   /** The process's logger (backend/logging.ts); tests pass one that writes where they read. */
   logger: Logger;
 }
@@ -65,7 +70,7 @@ function trustProxy(value: string): boolean | string[] {
 }
 
 export async function buildApp(options: AppOptions) {
-  const { settings, database, tokenKey } = options;
+  const { settings, database } = options;
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: requestId,
@@ -148,11 +153,21 @@ export async function buildApp(options: AppOptions) {
     settings.passwords.nice > 0 ? new NicedHashing(settings.passwords.nice) : inProcessHashing;
   app.addHook('onClose', () => hashing.close());
   const accounts = accountOptions(settings);
+  const signing = await openTokenKeys(database, settings, {
+    tokenKey: options.tokenKey,
+    keysSecret: options.keysSecret,
+    log: app.log,
+  });
+  app.addHook('onClose', (_instance, done) => {
+    signing.ring?.close();
+    done();
+  });
   const services = createServices(database, {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
-    tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
+    tokens: { keys: signing.keys, expireMinutes: settings.token_expire_minutes },
   });
   for (const router of routers) await app.register(router, { services });
+  await app.register(wellKnownRouter, { settings, ring: signing.ring });
   return app;
 }
 

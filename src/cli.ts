@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
+import { registerKeys } from './cli/keys.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerUsers } from './cli/users.js';
@@ -23,6 +24,7 @@ export function buildCli(): Command {
   registerDatabase(program);
   registerMovies(program);
   registerUsers(program);
+  registerKeys(program);
   return program;
 }
 

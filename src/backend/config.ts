@@ -88,13 +88,22 @@ function variableName(path: string, names: Map<string, string>): string {
   return names.get(path) ?? PREFIX + path.toUpperCase().replaceAll('.', NESTING);
 }
 
+/** Settings whose value an error message never shows. */
+const SECRET_SETTINGS = new Set(['token_key', 'token_keys_secret']);
+
 function tokenKeyProblems(settings: Settings, names: Map<string, string>): string[] {
   const name = variableName('token_key', names);
   const embedded = settings.database.dsn.startsWith('pglite:');
   if (settings.token_key === undefined) {
-    return embedded
+    if (settings.token_algorithm === 'HS256') {
+      return [`${variableName('token_algorithm', names)}: HS256 needs ${name}`];
+    }
+    return embedded || settings.token_keys_secret !== undefined
       ? []
-      : [`${name}: required with a PostgreSQL server DSN (a random secret of at least 32 bytes)`];
+      : [
+          `${variableName('token_keys_secret', names)}: required with a PostgreSQL server DSN ` +
+            `unless ${name} is set (a random secret of at least 32 bytes that encrypts the signing keys)`,
+        ];
   }
   const bytes = Buffer.byteLength(settings.token_key, 'utf8');
   return bytes >= 32 ? [] : [`${name}: must be at least 32 bytes long (got ${bytes})`];
@@ -159,7 +168,7 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
         ? (node as Record<string, unknown>)[part]
         : undefined;
     }, candidate);
-    const shown = path === 'token_key' ? '' : ` (got ${JSON.stringify(got)})`;
+    const shown = SECRET_SETTINGS.has(path) ? '' : ` (got ${JSON.stringify(got)})`;
     problems.set(path, `${variableName(path, names)}: must be ${description ?? 'valid'}${shown}`);
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()]);

@@ -3,3 +3,4 @@ export * from './login_failures.js';
 export * from './movies.js';
 export * from './sessions.js';
 export * from './users.js';
+export * from './signing_keys.js';

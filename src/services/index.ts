@@ -11,7 +11,7 @@ import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
 import { SessionService } from './sessions.js';
 import { LoginThrottle } from './throttle.js';
-import { TokenCodec } from './tokens.js';
+import { TokenCodec, type TokenKeys } from './tokens.js';
 import { UserService } from './users.js';
 
 export interface AccountOptions {
@@ -24,7 +24,8 @@ export interface AccountOptions {
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
 export interface TokenOptions {
-  key: string;
+  /** An HS256 secret (HmacKeys) or the key set (KeyRing, services/signing_keys.ts). */
+  keys: TokenKeys;
   expireMinutes: number;
 }
 
@@ -93,7 +94,7 @@ export function createServices(
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
   if (tokens === undefined) return { ...catalogue, users, sessions };
-  const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
+  const codec = new TokenCodec(tokens.keys, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
   const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
   return { ...catalogue, users, sessions, auth };
