@@ -37,6 +37,7 @@ import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
 import { openTokenKeys } from './services/keys/setup.js';
 import { wellKnownRouter } from './routers/well_known.js';
+import { parseTrustedIssuers, type TrustedIssuer } from './backend/trusted_issuers.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -67,6 +68,13 @@ function trustProxy(value: string): boolean | string[] {
   const trimmed = value.trim();
   if (trimmed === 'true' || trimmed === 'false') return trimmed === 'true';
   return trimmed.split(',').map((part) => part.trim());
+}
+
+/** MYAPI_TRUSTED_ISSUERS, which loadSettings has checked. */
+function trustedIssuers(settings: Settings): TrustedIssuer[] {
+  const parsed = parseTrustedIssuers(settings.trusted_issuers);
+  if (typeof parsed === 'string') throw new Error(`MYAPI_TRUSTED_ISSUERS: ${parsed}`);
+  return parsed;
 }
 
 export async function buildApp(options: AppOptions) {
@@ -164,7 +172,11 @@ export async function buildApp(options: AppOptions) {
   });
   const services = createServices(database, {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
-    tokens: { keys: signing.keys, expireMinutes: settings.token_expire_minutes },
+    tokens: {
+      keys: signing.keys,
+      expireMinutes: settings.token_expire_minutes,
+      trustedIssuers: trustedIssuers(settings),
+    },
   });
   for (const router of routers) await app.register(router, { services });
   await app.register(wellKnownRouter, { settings, ring: signing.ring });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
 import { SettingsSchema, TRUST_PROXY_FORMS, type Settings } from './settings_schema.js';
+import { parseTrustedIssuers } from './trusted_issuers.js';
 
 export type { LogLevel, Settings } from './settings_schema.js';
 
@@ -143,6 +144,11 @@ function trustProxyProblems(settings: Settings, names: Map<string, string>): str
     : [`${name}: must be ${TRUST_PROXY_FORMS} (not an address: ${JSON.stringify(bad.join(','))})`];
 }
 
+function trustedIssuerProblems(settings: Settings, names: Map<string, string>): string[] {
+  const parsed = parseTrustedIssuers(settings.trusted_issuers);
+  return typeof parsed === 'string' ? [`${variableName('trusted_issuers', names)}: ${parsed}`] : [];
+}
+
 /**
  * Reads MYAPI_* settings from the environment and ./.env (the environment wins), case-insensitively,
  * with `__` for nesting, and validates them. Throws ConfigError listing every bad variable.
@@ -177,6 +183,7 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
   const keyProblems = [
     ...tokenKeyProblems(settings, names),
     ...trustProxyProblems(settings, names),
+    ...trustedIssuerProblems(settings, names),
   ];
   if (keyProblems.length > 0) throw new ConfigError(keyProblems);
   return { settings, unknown };

@@ -76,6 +76,10 @@ const SETTINGS = {
       description: 'an absolute http(s) URL without query or fragment',
     }),
   ),
+  // A JSON array, parsed and checked by backend/trusted_issuers.ts.
+  trusted_issuers: Type.Optional(
+    Type.String({ description: 'a JSON array of trusted issuers (docs/authentication.md)' }),
+  ),
   token_expire_minutes: Type.Integer({
     default: DEFAULT_TOKEN_EXPIRE_MINUTES,
     minimum: 1,

@@ -189,7 +189,15 @@ export class AuthService extends AppService {
     if (match?.[1] === undefined) {
       throw new UnauthorizedError('Could not validate credentials', true);
     }
-    const grant = this.tokens.verify(match[1]);
+    let grant: AccessGrant;
+    try {
+      grant = this.tokens.verify(match[1]);
+    } catch (error) {
+      // Not ours: perhaps a trusted issuer's (MYAPI_TRUSTED_ISSUERS).
+      const foreign = this.tokens.foreign(match[1], required);
+      if (foreign === undefined) throw error;
+      return foreign;
+    }
     const state = this.sessions.state(grant.sessionId);
     return state instanceof Promise
       ? state.then((loaded) => admit(grant, loaded, required))

@@ -13,6 +13,8 @@ import { SessionService } from './sessions.js';
 import { LoginThrottle } from './throttle.js';
 import { TokenCodec, type TokenKeys } from './tokens.js';
 import { UserService } from './users.js';
+import { ExternalIssuers, localUserFinder } from './keys/external.js';
+import type { TrustedIssuer } from '../backend/trusted_issuers.js';
 
 export interface AccountOptions {
   refreshExpireDays: number;
@@ -27,6 +29,8 @@ export interface TokenOptions {
   /** An HS256 secret (HmacKeys) or the key set (KeyRing, services/signing_keys.ts). */
   keys: TokenKeys;
   expireMinutes: number;
+  /** Other issuers whose tokens are accepted (MYAPI_TRUSTED_ISSUERS). */
+  trustedIssuers?: readonly TrustedIssuer[];
 }
 
 /** The account settings as the services take them. */
@@ -94,7 +98,11 @@ export function createServices(
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
   if (tokens === undefined) return { ...catalogue, users, sessions };
-  const codec = new TokenCodec(tokens.keys, tokens.expireMinutes);
+  const external =
+    tokens.trustedIssuers === undefined || tokens.trustedIssuers.length === 0
+      ? undefined
+      : new ExternalIssuers(tokens.trustedIssuers, localUserFinder(users));
+  const codec = new TokenCodec(tokens.keys, tokens.expireMinutes, external);
   const throttle = new LoginThrottle(context);
   const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
   return { ...catalogue, users, sessions, auth };

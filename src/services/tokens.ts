@@ -3,7 +3,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Scope } from '../const.js';
 import { UnauthorizedError } from '../exc.js';
-import type { TokenClaims } from '../schemas/auth.js';
+import type { Principal, TokenClaims } from '../schemas/auth.js';
+import type { ExternalIssuers } from './keys/external.js';
 import { parseScope } from './scopes.js';
 
 export interface IssuedToken {
@@ -105,6 +106,7 @@ export class TokenCodec {
   constructor(
     private readonly keys: TokenKeys,
     lifetimeMinutes: number,
+    private readonly external?: ExternalIssuers,
   ) {
     this.lifetimeSeconds = lifetimeMinutes * 60;
     keys.onKeysDropped?.(() => {
@@ -169,6 +171,14 @@ export class TokenCodec {
       scopes: Object.freeze(parseScope(payload.scope) ?? []),
     });
     return { grant, expiresAtMs: payload.exp * 1000 };
+  }
+
+  /**
+   * The principal of another trusted issuer's token (keys/external.ts), or undefined when the
+   * token does not come from one. Only asked after our own verification refused the token.
+   */
+  foreign(token: string, required: readonly Scope[]): Promise<Principal> | undefined {
+    return this.external?.authenticate(token, required);
   }
 
   /** The session a live access token of ours names; undefined for anything else. */

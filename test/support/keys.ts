@@ -23,7 +23,7 @@ export interface KeySetApp {
 export async function keySetApp(
   t: TestDatabase,
   changes: Partial<Settings> = {},
-  options: { tokenKey?: string; keysSecret?: string } = {},
+  options: { tokenKey?: string; keysSecret?: string; beforeListen?: (app: App) => void } = {},
 ): Promise<KeySetApp> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -43,6 +43,7 @@ export async function keySetApp(
     keysSecret: options.keysSecret ?? KEYS_SECRET,
     logger: createLogger('info', logs),
   });
+  options.beforeListen?.(app);
   await app.listen({ host: '127.0.0.1', port });
   return {
     app,
