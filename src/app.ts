@@ -30,6 +30,9 @@ import { accountOptions, createServices } from './services/index.js';
 import { serviceDefinitions } from './services/registry.js';
 import { SCOPE_DESCRIPTIONS } from './services/scopes.js';
 import { createMailSender } from './services/mail/index.js';
+import { openTokenKeys } from './services/keys/setup.js';
+import { wellKnownRouter } from './routers/well_known.js';
+import { parseTrustedIssuers, type TrustedIssuer } from './backend/trusted_issuers.js';
 import { VERSION } from './version.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
@@ -37,7 +40,10 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export interface AppOptions {
   settings: Settings;
   database: Database;
-  tokenKey: string;
+  /** The HS256 secret: MYAPI_TOKEN_KEY, or an older embedded installation's key file. */
+  tokenKey?: string | undefined;
+  /** What encrypts the signing key set at rest (backend/keys_secret.ts). */
+  keysSecret?: string | undefined;
   /** The process's logger (backend/logging.ts); tests pass one that writes where they read. */
   logger: Logger;
 }
@@ -59,8 +65,15 @@ function trustProxy(value: string): boolean | string[] {
   return trimmed.split(',').map((part) => part.trim());
 }
 
+/** MYAPI_TRUSTED_ISSUERS, which loadSettings has checked. */
+function trustedIssuers(settings: Settings): TrustedIssuer[] {
+  const parsed = parseTrustedIssuers(settings.trusted_issuers);
+  if (typeof parsed === 'string') throw new Error(`MYAPI_TRUSTED_ISSUERS: ${parsed}`);
+  return parsed;
+}
+
 export async function buildApp(options: AppOptions) {
-  const { settings, database, tokenKey } = options;
+  const { settings, database } = options;
   const app = Fastify({
     loggerInstance: options.logger,
     genReqId: requestId,
@@ -142,9 +155,25 @@ export async function buildApp(options: AppOptions) {
     settings.passwords.nice > 0 ? new NicedHashing(settings.passwords.nice) : inProcessHashing;
   app.addHook('onClose', () => hashing.close());
   const accounts = accountOptions(settings);
+  const signing = await openTokenKeys(database, settings, {
+    tokenKey: options.tokenKey,
+    keysSecret: options.keysSecret,
+    log: app.log,
+  });
+  app.addHook('onClose', (_instance, done) => {
+    signing.ring?.close();
+    done();
+  });
+  // openTokenKeys has refused to go on without one of the two.
+  const sealingSecret = options.tokenKey ?? options.keysSecret ?? '';
   const services = createServices(database, {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
-    tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
+    tokens: {
+      keys: signing.keys,
+      sealingSecret,
+      expireMinutes: settings.token_expire_minutes,
+      trustedIssuers: trustedIssuers(settings),
+    },
   });
   for (const router of [...coreRouters, ...(await serviceRouters())]) {
     await app.register(router, { services });
@@ -156,6 +185,7 @@ export async function buildApp(options: AppOptions) {
     return Promise.resolve();
   });
   app.addHook('onClose', () => mailSender.stop());
+  await app.register(wellKnownRouter, { settings, ring: signing.ring });
   return app;
 }
 

@@ -6,6 +6,7 @@ import { registerDatabase } from './cli/database.js';
 import { report } from './cli/common.js';
 import { registerMfa } from './cli/mfa.js';
 import { registerInvite } from './cli/invite.js';
+import { registerKeys } from './cli/keys.js';
 import { registerMovies } from './cli/movies.js';
 import { registerServe } from './cli/serve.js';
 import { registerServices } from './cli/services.js';
@@ -33,6 +34,7 @@ export function buildCli(): Command {
   registerAudit(program);
   registerMfa(program);
   registerInvite(program);
+  registerKeys(program);
   return program;
 }
 

@@ -6,6 +6,7 @@ import { buildApp, type App } from './app.js';
 import type { Settings } from './backend/config.js';
 import { openDatabase, resolveTokenKey, type Database } from './backend/database.js';
 import { createLogger } from './backend/logging.js';
+import { resolveKeysSecret } from './backend/keys_secret.js';
 import { drainAndClose } from './backend/http_server.js';
 import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
@@ -32,7 +33,8 @@ export async function startServer(
     }
     await prepareDatabase(database, logger);
     const tokenKey = resolveTokenKey(settings, database.dsn, logger);
-    const app = await buildApp({ settings, database, tokenKey, logger });
+    const keysSecret = resolveKeysSecret(settings, database.dsn, logger);
+    const app = await buildApp({ settings, database, tokenKey, keysSecret, logger });
     const address = await app.listen({ host: settings.host, port: settings.port });
     const url = address.replace('0.0.0.0', '127.0.0.1');
     logger.info(`myapi is serving at ${url} (interactive docs: ${url}${DOCS_PATH})`);

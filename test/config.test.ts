@@ -134,10 +134,27 @@ describe('configuration', () => {
     assert.match(lines.find((l) => l.startsWith('MYAPI_DATABASE__DSN:')) ?? '', /postgresql:\/\//);
   });
 
-  it('requires a token key of at least 32 bytes with a PostgreSQL server', () => {
+  it('requires a token key or a keys secret of at least 32 bytes with a PostgreSQL server', () => {
     assert.deepEqual(problems({ MYAPI_DATABASE__DSN: 'postgresql://u@h/db' }), [
-      'MYAPI_TOKEN_KEY: required with a PostgreSQL server DSN (a random secret of at least 32 bytes)',
+      'MYAPI_TOKEN_KEYS_SECRET: required with a PostgreSQL server DSN unless MYAPI_TOKEN_KEY is set ' +
+        '(a random secret of at least 32 bytes that encrypts the signing keys)',
     ]);
+    const secret = 'a keys secret that is long enough 0123456789';
+    const { settings } = loadSettings({
+      env: { MYAPI_DATABASE__DSN: 'postgresql://u@h/db', MYAPI_TOKEN_KEYS_SECRET: secret },
+      cwd: '/nonexistent',
+    });
+    assert.equal(settings.token_keys_secret, secret);
+    const weak = problems({
+      MYAPI_DATABASE__DSN: 'postgres://u@h/db',
+      MYAPI_TOKEN_KEYS_SECRET: 'short',
+    });
+    assert.equal(weak.length, 1);
+    assert.match(weak[0] ?? '', /^MYAPI_TOKEN_KEYS_SECRET: must be a secret of at least 32 bytes$/);
+    assert.deepEqual(
+      problems({ MYAPI_DATABASE__DSN: 'pglite:memory', MYAPI_TOKEN_ALGORITHM: 'HS256' }),
+      ['MYAPI_TOKEN_ALGORITHM: HS256 needs MYAPI_TOKEN_KEY'],
+    );
     const short = problems({ MYAPI_DATABASE__DSN: 'postgres://u@h/db', MYAPI_TOKEN_KEY: 'short' });
     assert.deepEqual(short, ['MYAPI_TOKEN_KEY: must be at least 32 bytes long (got 5)']);
     assert.ok(!short.join('').includes('short"'), 'the secret itself is never echoed');

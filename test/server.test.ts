@@ -64,7 +64,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
         cwd = tempDir();
         dataDir = join(cwd, '.myapi', 'pgdata');
         lockFile = join(dataDir, 'myapi.lock');
-        keyFile = join(dataDir, 'myapi-token.key');
+        keyFile = join(dataDir, 'myapi-keys.secret');
         first = await startServer(cwd);
         await createUser(cwd);
         firstToken = await login(first.url);

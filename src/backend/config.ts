@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
 import { SettingsSchema, TRUST_PROXY_FORMS, type Settings } from './settings_schema.js';
+import { parseTrustedIssuers } from './trusted_issuers.js';
 
 export type { LogLevel, Settings } from './settings_schema.js';
 
 const PREFIX = 'MYAPI_';
-const SECRET_SETTINGS = new Set(['token_key', 'mail.smtp_url']);
 const NESTING = '__';
 
 /** Raised when the configuration cannot be used; `problems` has one line per bad variable. */
@@ -89,13 +89,22 @@ function variableName(path: string, names: Map<string, string>): string {
   return names.get(path) ?? PREFIX + path.toUpperCase().replaceAll('.', NESTING);
 }
 
+/** Settings whose value an error message never shows. */
+const SECRET_SETTINGS = new Set(['token_key', 'token_keys_secret', 'mail.smtp_url']);
+
 function tokenKeyProblems(settings: Settings, names: Map<string, string>): string[] {
   const name = variableName('token_key', names);
   const embedded = settings.database.dsn.startsWith('pglite:');
   if (settings.token_key === undefined) {
-    return embedded
+    if (settings.token_algorithm === 'HS256') {
+      return [`${variableName('token_algorithm', names)}: HS256 needs ${name}`];
+    }
+    return embedded || settings.token_keys_secret !== undefined
       ? []
-      : [`${name}: required with a PostgreSQL server DSN (a random secret of at least 32 bytes)`];
+      : [
+          `${variableName('token_keys_secret', names)}: required with a PostgreSQL server DSN ` +
+            `unless ${name} is set (a random secret of at least 32 bytes that encrypts the signing keys)`,
+        ];
   }
   const bytes = Buffer.byteLength(settings.token_key, 'utf8');
   return bytes >= 32 ? [] : [`${name}: must be at least 32 bytes long (got ${bytes})`];
@@ -135,6 +144,11 @@ function trustProxyProblems(settings: Settings, names: Map<string, string>): str
     : [`${name}: must be ${TRUST_PROXY_FORMS} (not an address: ${JSON.stringify(bad.join(','))})`];
 }
 
+function trustedIssuerProblems(settings: Settings, names: Map<string, string>): string[] {
+  const parsed = parseTrustedIssuers(settings.trusted_issuers);
+  return typeof parsed === 'string' ? [`${variableName('trusted_issuers', names)}: ${parsed}`] : [];
+}
+
 /**
  * Reads MYAPI_* settings from the environment and ./.env (the environment wins), case-insensitively,
  * with `__` for nesting, and validates them. Throws ConfigError listing every bad variable.
@@ -170,6 +184,7 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
   const keyProblems = [
     ...tokenKeyProblems(settings, names),
     ...trustProxyProblems(settings, names),
+    ...trustedIssuerProblems(settings, names),
   ];
   if (keyProblems.length > 0) throw new ConfigError(keyProblems);
   return { settings, unknown };

@@ -55,6 +55,31 @@ const SETTINGS = {
   token_key: Type.Optional(
     Type.String({ minLength: 1, description: 'a secret of at least 32 bytes' }),
   ),
+  // Without MYAPI_TOKEN_KEY tokens are signed by the key set in the database (EdDSA unless told).
+  token_algorithm: Type.Optional(
+    Type.Union([Type.Literal('EdDSA'), Type.Literal('ES256'), Type.Literal('HS256')], {
+      description: 'EdDSA, ES256 or HS256',
+    }),
+  ),
+  token_keys_secret: Type.Optional(
+    Type.String({ minLength: 32, description: 'a secret of at least 32 bytes' }),
+  ),
+  token_keys_reload_seconds: Type.Integer({
+    default: 60,
+    minimum: 1,
+    maximum: 3600,
+    description: 'an integer of seconds from 1 to 3600',
+  }),
+  public_url: Type.Optional(
+    Type.String({
+      pattern: '^https?://[^/?#\\s]+(/[^?#\\s]*)?$',
+      description: 'an absolute http(s) URL without query or fragment',
+    }),
+  ),
+  // A JSON array, parsed and checked by backend/trusted_issuers.ts.
+  trusted_issuers: Type.Optional(
+    Type.String({ description: 'a JSON array of trusted issuers (docs/authentication.md)' }),
+  ),
   token_expire_minutes: Type.Integer({
     default: DEFAULT_TOKEN_EXPIRE_MINUTES,
     minimum: 1,

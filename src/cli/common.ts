@@ -76,7 +76,7 @@ export async function withDatabase<T>(
 }
 
 /** Commands that use tables: the embedded database migrates itself, a server must be migrated. */
-function withReadyDatabase<T>(
+export function withReadyDatabase<T>(
   work: (database: Database, settings: Settings) => Promise<T>,
 ): Promise<T> {
   return withDatabase(async (database, settings) => {

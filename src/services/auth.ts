@@ -313,12 +313,22 @@ export class AuthService extends AppService {
       throw new UnauthorizedError('Could not validate credentials', true);
     }
     // A personal access token is checked against its session like an access token.
-    const grant = looksLikeAccessToken(match[1])
-      ? this.personalTokens.grant(match[1])
-      : this.tokens.verify(match[1]);
-    return grant instanceof Promise
-      ? grant.then((found) => this.checkSession(found, required))
-      : this.checkSession(grant, required);
+    if (looksLikeAccessToken(match[1])) {
+      const personal = this.personalTokens.grant(match[1]);
+      return personal instanceof Promise
+        ? personal.then((found) => this.checkSession(found, required))
+        : this.checkSession(personal, required);
+    }
+    let grant: AccessGrant;
+    try {
+      grant = this.tokens.verify(match[1]);
+    } catch (error) {
+      // Not ours: perhaps a trusted issuer's (MYAPI_TRUSTED_ISSUERS).
+      const foreign = this.tokens.foreign(match[1], required);
+      if (foreign === undefined) throw error;
+      return foreign;
+    }
+    return this.checkSession(grant, required);
   }
 
   private checkSession(

@@ -22,8 +22,10 @@ import { PasswordPolicy } from './password_policy.js';
 import { serviceDefinitions } from './registry.js';
 import { SessionService } from './sessions.js';
 import { LoginThrottle } from './throttle.js';
-import { TokenCodec } from './tokens.js';
+import { TokenCodec, type TokenKeys } from './tokens.js';
 import { UserService } from './users.js';
+import { ExternalIssuers, localUserFinder } from './keys/external.js';
+import type { TrustedIssuer } from '../backend/trusted_issuers.js';
 
 export interface AccountOptions {
   refreshExpireDays: number;
@@ -42,8 +44,13 @@ export interface AccountOptions {
 
 /** What signs and checks access tokens: only the server needs it (the CLI issues none). */
 export interface TokenOptions {
-  key: string;
+  /** An HS256 secret (HmacKeys) or the key set (KeyRing, services/signing_keys.ts). */
+  keys: TokenKeys;
   expireMinutes: number;
+  /** Other issuers whose tokens are accepted (MYAPI_TRUSTED_ISSUERS). */
+  trustedIssuers?: readonly TrustedIssuer[];
+  /** What seals the secrets the server keeps (TOTP): MYAPI_TOKEN_KEY, else the key set's secret. */
+  sealingSecret: string;
 }
 
 /** The account settings as the services take them. */
@@ -164,8 +171,12 @@ export function createServices(
     ...buildRegistered({ context, users, sessions }),
   };
   if (tokens === undefined) return { ...core, mfa: new MfaService(context) };
-  const mfa = new MfaService(context, new SecretBox(tokens.key));
-  const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
+  const mfa = new MfaService(context, new SecretBox(tokens.sealingSecret));
+  const external =
+    tokens.trustedIssuers === undefined || tokens.trustedIssuers.length === 0
+      ? undefined
+      : new ExternalIssuers(tokens.trustedIssuers, localUserFinder(users));
+  const codec = new TokenCodec(tokens.keys, tokens.expireMinutes, external);
   const auth = new AuthService(
     context,
     users,

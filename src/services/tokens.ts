@@ -3,7 +3,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Scope } from '../const.js';
 import { UnauthorizedError } from '../exc.js';
-import type { TokenClaims } from '../schemas/auth.js';
+import type { Principal, TokenClaims } from '../schemas/auth.js';
+import type { ExternalIssuers } from './keys/external.js';
 import { parseScope } from './scopes.js';
 
 export interface IssuedToken {
@@ -48,33 +49,32 @@ export function newRefreshToken(): string {
 /** Verified access tokens remembered per process; the oldest is forgotten beyond this. */
 const VERIFIED_TOKENS_KEPT = 10_000;
 
-/**
- * Issues and verifies HS256 access tokens. The algorithm is pinned (no `alg: none`, no RS/HS
- * confusion) and exp, iss and aud are required and checked. A token says which login session it
- * belongs to (`sid`), so revoking the session stops it.
- *
- * A verified token's grant is remembered until its exp, keyed by the whole token, so a client's
- * next request costs a map lookup instead of an HMAC and a JSON parse. The key is the token
- * itself rather than fast-jwt's cache, which hashes every token with SHA-256 to make its key
- * (measurably slower per request; bench/ has the figures). Keeping tokens in memory shows
- * nothing a heap dump would not: the signing key is there too.
- */
-export class TokenCodec {
-  private readonly sign: (payload: Record<string, unknown>) => string;
-  private readonly verifyToken: (token: string) => unknown;
-  private readonly lifetimeSeconds: number;
-  private readonly verified = new Map<string, { grant: AccessGrant; expiresAtMs: number }>();
+export type TokenVerifier = (token: string) => unknown;
 
-  constructor(key: string, lifetimeMinutes: number) {
-    this.lifetimeSeconds = lifetimeMinutes * 60;
+/** What signs access tokens and finds the verifier of one: an HS256 secret or the key set. */
+export interface TokenKeys {
+  /** A signed token of these claims, with exp, iat, iss and aud added. */
+  sign(payload: Record<string, unknown>): string;
+  /** The verifier for this token (pinned to one key and algorithm), or undefined: refused. */
+  verifierFor(token: string): TokenVerifier | undefined;
+  /** Calls `listener` whenever a key stops verifying, so tokens it signed are checked again. */
+  onKeysDropped?(listener: () => void): void;
+}
+
+/** HS256 under MYAPI_TOKEN_KEY: the FastAPI app's tokens, signed and checked as it does. */
+export class HmacKeys implements TokenKeys {
+  readonly sign: (payload: Record<string, unknown>) => string;
+  private readonly verifier: TokenVerifier;
+
+  constructor(key: string, lifetimeSeconds: number) {
     this.sign = createSigner({
       key,
       algorithm: 'HS256',
-      expiresIn: this.lifetimeSeconds * 1000,
+      expiresIn: lifetimeSeconds * 1000,
       iss: TOKEN_ISSUER,
       aud: TOKEN_AUDIENCE,
     });
-    this.verifyToken = createVerifier({
+    this.verifier = createVerifier({
       key,
       algorithms: ['HS256'],
       allowedIss: TOKEN_ISSUER,
@@ -83,8 +83,39 @@ export class TokenCodec {
     });
   }
 
+  verifierFor(): TokenVerifier {
+    return this.verifier;
+  }
+}
+
+/**
+ * Issues and verifies access tokens with `keys`: each verifier pins its algorithm (no
+ * `alg: none`, no RS/HS confusion) and requires and checks exp, iss and aud. A token says which
+ * login session it belongs to (`sid`), so revoking the session stops it.
+ *
+ * A verified token's grant is remembered until its exp, keyed by the whole token, so a client's
+ * next request costs a map lookup instead of a signature check and a JSON parse. The key is the
+ * token itself rather than fast-jwt's cache, which hashes every token with SHA-256 to make its
+ * key (measurably slower per request; bench/ has the figures). Keeping tokens in memory shows
+ * nothing a heap dump would not: the signing key is there too.
+ */
+export class TokenCodec {
+  private readonly lifetimeSeconds: number;
+  private readonly verified = new Map<string, { grant: AccessGrant; expiresAtMs: number }>();
+
+  constructor(
+    private readonly keys: TokenKeys,
+    lifetimeMinutes: number,
+    private readonly external?: ExternalIssuers,
+  ) {
+    this.lifetimeSeconds = lifetimeMinutes * 60;
+    keys.onKeysDropped?.(() => {
+      this.verified.clear();
+    });
+  }
+
   issue(grant: AccessGrant): IssuedToken {
-    const token = this.sign({
+    const token = this.keys.sign({
       sub: String(grant.userId),
       sid: grant.sessionId,
       scope: grant.scopes.join(' '),
@@ -115,9 +146,11 @@ export class TokenCodec {
   }
 
   private verifyNow(token: string): { grant: AccessGrant; expiresAtMs: number } {
+    const verifier = this.keys.verifierFor(token);
+    if (verifier === undefined) throw new UnauthorizedError('Could not validate credentials', true);
     let payload: unknown;
     try {
-      payload = this.verifyToken(token);
+      payload = verifier(token);
     } catch (error) {
       const expired = error instanceof TokenError && error.code === TokenError.codes.expired;
       throw new UnauthorizedError(
@@ -138,6 +171,14 @@ export class TokenCodec {
       scopes: Object.freeze(parseScope(payload.scope) ?? []),
     });
     return { grant, expiresAtMs: payload.exp * 1000 };
+  }
+
+  /**
+   * The principal of another trusted issuer's token (keys/external.ts), or undefined when the
+   * token does not come from one. Only asked after our own verification refused the token.
+   */
+  foreign(token: string, required: readonly Scope[]): Promise<Principal> | undefined {
+    return this.external?.authenticate(token, required);
   }
 
   /** The session a live access token of ours names; undefined for anything else. */

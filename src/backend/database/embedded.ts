@@ -108,17 +108,19 @@ export function acquireLock(dataDir: string, holder: Omit<LockHolder, 'pid'>): (
   throw new Error(`could not lock the embedded database ${dataDir}`);
 }
 
-/** The signing key of an embedded database: made once, kept with the data, readable by its owner only. */
-export function embeddedTokenKey(dataDir: string): { key: string; created: boolean; path: string } {
+/**
+ * The HS256 key an embedded database made before the key set existed, if any. It is no longer
+ * made: a new installation signs with the key set (EdDSA); an older one keeps accepting the
+ * tokens this key signed (services/keys/setup.ts).
+ */
+export function embeddedTokenKey(dataDir: string): { key: string; path: string } | undefined {
   const path = join(dataDir, KEY_FILE);
   try {
-    return { key: readFileSync(path, 'utf8').trim(), created: false, path };
+    return { key: readFileSync(path, 'utf8').trim(), path };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return undefined;
   }
-  const key = randomBytes(48).toString('base64url');
-  writeFileSync(path, `${key}\n`, { mode: 0o600, flag: 'wx' });
-  return { key, created: true, path };
 }
 
 /** A first start creates, migrates and fills the database before its socket opens: seconds. */
@@ -229,20 +231,24 @@ export async function openEmbedded(
   }
 }
 
-const keyForMemory = randomBytes(48).toString('base64url');
-
-/** The secret that signs access tokens: configured, or made once and kept with embedded data. */
-export function resolveTokenKey(settings: Settings, dsn: Dsn, log: DatabaseLog): string {
+/**
+ * The HS256 secret: MYAPI_TOKEN_KEY, or the key file an embedded database made before the key
+ * set existed; undefined for a new installation (it signs with the key set).
+ */
+export function resolveTokenKey(
+  settings: Settings,
+  dsn: Dsn,
+  log: DatabaseLog,
+): string | undefined {
   if (settings.token_key !== undefined) return settings.token_key;
   if (dsn.kind === 'pglite' && dsn.dataDir !== undefined) {
-    const { key, created, path } = embeddedTokenKey(dsn.dataDir);
-    if (created) log.info(`generated a token signing key and kept it in ${path}`);
-    return key;
+    const found = embeddedTokenKey(dsn.dataDir);
+    if (found !== undefined) {
+      log.info(
+        `accepting the tokens signed by the older key in ${found.path} (see docs/authentication.md)`,
+      );
+    }
+    return found?.key;
   }
-  if (dsn.kind === 'pglite') {
-    log.warn('no MYAPI_TOKEN_KEY: using a random key, so tokens end with this process');
-    return keyForMemory;
-  }
-  // loadSettings refuses this case; kept as a guard for callers that build Settings by hand.
-  throw new Error('MYAPI_TOKEN_KEY is required with a PostgreSQL server DSN');
+  return undefined;
 }
