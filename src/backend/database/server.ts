@@ -34,15 +34,17 @@ export async function openServer(
   });
   const listeners: ChannelListener[] = [];
   const database = poolDatabase(pool, label, dsn, {
-    prepared: true,
+    prepared: settings.database.prepared_statements,
     async onClose() {
       await Promise.all(listeners.map((listener) => listener.close()));
     },
   });
   return checkReachable({
     ...database,
+    // Behind a pooler in transaction mode LISTEN must bypass it: MYAPI_DATABASE__LISTEN_DSN.
     listen(channel, handler) {
-      const listener = new ChannelListener(dsn.url, channel, handler);
+      const url = settings.database.listen_dsn ?? dsn.url;
+      const listener = new ChannelListener(url, channel, handler);
       listeners.push(listener);
       listener.start();
     },
