@@ -97,7 +97,7 @@ async function main() {
     '--connections',
     String(options.connections),
     '--token-duration',
-    '1',
+    '2',
     '--json',
     jsonFile,
     ...TARGETS.map(([label, command]) => `${label}=cmd:${command}`),

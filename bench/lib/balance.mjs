@@ -8,7 +8,7 @@
 // it was given (MYAPI_DATABASE__DSN, MYAPI_TOKEN_KEY, ...), waits until each answers /ready,
 // then listens on 127.0.0.1:$PORT and hands each new client connection to the next instance in
 // turn, as an L4 load balancer does. wrk keeps its connections open, so they spread evenly.
-// SIGTERM or SIGINT stops the instances. N=1 runs behind the same balancer, so every figure
+// SIGTERM or SIGINT stops the instances. Empties the login throttle's counters first. N=1 runs behind the same balancer, so every figure
 // carries the balancer's cost alike.
 import net from 'node:net';
 import { CLI, freePort, ROOT, sleep, spawnTracked, stopProcess } from './common.mjs';
@@ -36,6 +36,17 @@ async function ready(url, child, timeoutMs = 60_000) {
     await sleep(50);
   }
   throw new Error(`an instance was not ready after ${timeoutMs} ms`);
+}
+
+// The harness's checks log in with wrong passwords on purpose, and the login throttle keeps
+// counting in the database from one target to the next: each target starts from clean counters,
+// as a fresh deployment would, so its POST /token is not refused (429) for the last one's checks.
+{
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: process.env.MYAPI_DATABASE__DSN });
+  await client.connect();
+  await client.query('delete from myapi.login_failures');
+  await client.end();
 }
 
 const instances = [];

@@ -146,6 +146,9 @@ export class Bouncer {
         'pool_mode = transaction',
         `default_pool_size = ${poolSize}`,
         'max_client_conn = 500',
+        // A client waits this long for a server connection (120 s by default) before an error:
+        // with the primary down, writes and logins should fail fast (503) instead of hanging.
+        'query_wait_timeout = 2',
         // pg sends myapi's session limits in the startup message, which PgBouncer refuses
         // unless told to ignore them (the server then applies its own, set per database).
         'ignore_startup_parameters = statement_timeout,lock_timeout,idle_in_transaction_session_timeout',
