@@ -18,6 +18,7 @@ export type {
   Schema,
 } from './database/types.js';
 export { queryRows } from './database/types.js';
+export { ReadRouter, type ReaderKey, type ReplicaSet } from './database/replicas.js';
 export { parseDsn, redactDsn } from './database/dsn.js';
 export {
   DatabaseUnavailableError,
@@ -37,7 +38,7 @@ export {
 export async function openDatabase(settings: Settings, options: OpenOptions): Promise<Database> {
   const dsn = parseDsn(settings.database.dsn);
   const poolMax = options.poolMax ?? settings.database.pool_max;
-  if (dsn.kind === 'postgres') return openServer(settings, dsn, poolMax);
+  if (dsn.kind === 'postgres') return openServer(settings, dsn, poolMax, options.role === 'server');
   if (dsn.dataDir === undefined) return openMemory(dsn);
   return openEmbedded(settings, dsn.dataDir, dsn, poolMax, options);
 }

@@ -1,6 +1,7 @@
 /** The settings myapi reads from MYAPI_ variables: names, types, defaults and the hint shown for a bad value. */
 import { Type, type Static } from 'typebox';
 import { DEFAULT_DSN, DEFAULT_TOKEN_EXPIRE_MINUTES } from '../const.js';
+import { SCALE_OUT_SETTINGS } from './database/scale_out_settings.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -49,6 +50,7 @@ const SETTINGS = {
         maximum: 86_400_000,
         description: 'an integer of milliseconds from 0 (no limit) to 86400000',
       }),
+      ...SCALE_OUT_SETTINGS,
     },
     { default: {}, additionalProperties: false },
   ),

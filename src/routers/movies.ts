@@ -1,6 +1,6 @@
 /** HTTP routes of /movies: reads, writes with ETags, pages and the tutorial query. */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   IfMatchHeadersSchema,
   MovieCreateSchema,
@@ -18,7 +18,7 @@ import { problemResponses } from '../schemas/problem.js';
 import { ruleScopeNames } from '../services/definition.js';
 import type { Services } from '../services/index.js';
 import { moviesDefinition, type TaggedMovie } from '../services/movies/index.js';
-import { bearerSecurity, linkNextPage, requireScopes } from './deps.js';
+import { bearerSecurity, linkNextPage, principalOf, requireScopes } from './deps.js';
 import { parseIfMatch } from './if_match.js';
 
 const scopes = ruleScopeNames(moviesDefinition.name);
@@ -32,6 +32,9 @@ const taggedMovie = {
 
 /** A write body is one small object: a 10 MB title is refused before it is even parsed. */
 const WRITE_BODY_LIMIT = 64 * 1024;
+
+/** Whose reads see whose writes (read replicas): the user's, across their logins. */
+const readerOf = (request: FastifyRequest) => principalOf(request).userId;
 
 /** The same request with `cursor` moved on: RFC 8288 `Link: <...>; rel="next"`. */
 function tagged(reply: FastifyReply, { movie, etag }: TaggedMovie) {
@@ -57,7 +60,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) =>
-      tagged(reply, await services.movies.getTagged(request.query.movie_id)),
+      tagged(reply, await services.movies.getTagged(request.query.movie_id, readerOf(request))),
   );
 
   app.get(
@@ -84,7 +87,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      const page = await services.movies.releasedSince(request.query);
+      const page = await services.movies.releasedSince(request.query, readerOf(request));
       linkNextPage(reply, request.url, page.next === undefined ? undefined : { cursor: page.next });
       return page.items;
     },
@@ -113,7 +116,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      const page = await services.movies.list(request.query);
+      const page = await services.movies.list(request.query, readerOf(request));
       linkNextPage(reply, request.url, page.next === undefined ? undefined : { cursor: page.next });
       return { items: page.items, next_cursor: page.next ?? null, total: page.total };
     },
@@ -130,7 +133,7 @@ const readsRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) =>
-      tagged(reply, await services.movies.getTagged(request.params.movie_id)),
+      tagged(reply, await services.movies.getTagged(request.params.movie_id, readerOf(request))),
   );
 };
 
@@ -166,7 +169,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       },
     },
     async (request, reply) => {
-      const created = await services.movies.create(request.body);
+      const created = await services.movies.create(request.body, readerOf(request));
       void reply.code(201).header('location', `/movies/${created.movie.movie_id}`);
       return tagged(reply, created);
     },
@@ -193,6 +196,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
           request.params.movie_id,
           request.body,
           parseIfMatch(request.headers['if-match']),
+          readerOf(request),
         ),
       ),
   );
@@ -218,6 +222,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
           request.params.movie_id,
           request.body,
           parseIfMatch(request.headers['if-match']),
+          readerOf(request),
         ),
       ),
   );
@@ -241,6 +246,7 @@ const writesRouter: FastifyPluginAsyncTypebox<{ services: Services }> = async (
       await services.movies.remove(
         request.params.movie_id,
         parseIfMatch(request.headers['if-match']),
+        readerOf(request),
       );
       return reply.code(204).send(null);
     },

@@ -25,7 +25,7 @@ import {
  * What every service is built from: the parts of the database it may use (a Database is one).
  * One per application, shared by all services.
  */
-export type ServiceContext = Pick<Database, 'db' | 'queryArrays' | 'listen'>;
+export type ServiceContext = Pick<Database, 'db' | 'queryArrays' | 'listen' | 'replicas'>;
 
 /**
  * A service holds the rules of one part of the application and talks to the database only

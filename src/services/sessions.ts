@@ -1,6 +1,6 @@
 /** SessionService: login sessions, refresh-token rotation and the per-request session check. */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { Executor } from '../backend/database.js';
+import { ReadRouter, type Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { auditEvents } from '../models/audit.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
@@ -62,6 +62,7 @@ interface CachedState {
  */
 export class SessionService extends AppService {
   private readonly sessions: SessionCRUD;
+  private readonly stateReads: ReadRouter<SessionCRUD>;
   private readonly refreshTokens: RefreshTokenCRUD;
   private readonly audit: AuditCRUD;
   private readonly cache = new Map<string, CachedState>();
@@ -77,6 +78,13 @@ export class SessionService extends AppService {
   ) {
     super(context);
     this.sessions = new SessionCRUD(context, authSessions);
+    // Session states come from the primary; from a replica only while the primary is down (no
+    // revocation can be written then), so reads of the catalogue keep being served.
+    this.stateReads = new ReadRouter(
+      this.sessions,
+      context.replicas,
+      (target) => new SessionCRUD(target, authSessions),
+    );
     this.refreshTokens = new RefreshTokenCRUD(context, refreshTokens);
     this.audit = new AuditCRUD(context, auditEvents);
     this.recheckMs = options.recheckSeconds * 1000;
@@ -324,7 +332,7 @@ export class SessionService extends AppService {
   private async load(sessionId: string): Promise<SessionState | undefined> {
     const generation = this.generation;
     try {
-      const state = await this.sessions.state(sessionId);
+      const state = await this.stateReads.current((crud) => crud.state(sessionId));
       // A revocation heard while this read was on its way may be newer than what it read.
       if (this.recheckMs > 0 && generation === this.generation) {
         this.cache.delete(sessionId);

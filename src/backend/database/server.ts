@@ -4,6 +4,7 @@ import type { Settings } from '../config.js';
 import { ChannelListener } from '../listener.js';
 import { redactDsn } from './dsn.js';
 import { checkReachable, poolDatabase, poolSizing } from './pool.js';
+import { openReplicas, type ReplicaSet } from './replicas.js';
 import type { Database, Dsn } from './types.js';
 
 /**
@@ -25,24 +26,35 @@ export async function openServer(
   settings: Settings,
   dsn: Extract<Dsn, { kind: 'postgres' }>,
   poolMax: number,
+  withReplicas = false,
 ): Promise<Database> {
   const label = redactDsn(dsn.url);
-  const pool = new pg.Pool({
-    connectionString: dsn.url,
-    ...sessionLimits(settings),
-    ...poolSizing(settings, poolMax),
-  });
+  const newPool = (url: string) =>
+    new pg.Pool({
+      connectionString: url,
+      ...sessionLimits(settings),
+      ...poolSizing(settings, poolMax),
+    });
+  const pool = newPool(dsn.url);
   const listeners: ChannelListener[] = [];
   const database = poolDatabase(pool, label, dsn, {
-    prepared: true,
+    prepared: settings.database.prepared_statements,
     async onClose() {
       await Promise.all(listeners.map((listener) => listener.close()));
+      await replicas?.close();
     },
   });
+  // Only a server reads from replicas: a command's reads are few and must see its own writes.
+  const replicas: ReplicaSet | undefined = withReplicas
+    ? openReplicas(settings, database, newPool)
+    : undefined;
   return checkReachable({
     ...database,
+    replicas,
+    // Behind a pooler in transaction mode LISTEN must bypass it: MYAPI_DATABASE__LISTEN_DSN.
     listen(channel, handler) {
-      const listener = new ChannelListener(dsn.url, channel, handler);
+      const url = settings.database.listen_dsn ?? dsn.url;
+      const listener = new ChannelListener(url, channel, handler);
       listeners.push(listener);
       listener.start();
     },

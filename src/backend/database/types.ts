@@ -2,6 +2,7 @@
 import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { NotificationHandler } from '../listener.js';
+import type { ReplicaSet } from './replicas.js';
 
 /** No relational query API: CRUD classes build their queries from the tables they import. */
 export type Schema = Record<string, never>;
@@ -40,6 +41,8 @@ export interface Database {
    * an embedded database serves one process, which needs no telling.
    */
   listen?: (channel: string, handler: NotificationHandler) => void;
+  /** The read replicas of MYAPI_DATABASE__REPLICAS, for a server on a PostgreSQL primary. */
+  readonly replicas?: ReplicaSet;
 }
 
 /** Where the database layer says what it did on its own (made a key, fell back to one). */

@@ -1,5 +1,5 @@
 /** MovieService: the rules of the movie catalogue (reads, conditional writes, bulk loads). */
-import type { AppTx } from '../../backend/database.js';
+import { ReadRouter, type AppTx, type ReaderKey } from '../../backend/database.js';
 import { DEMO_MOVIES } from '../../data/demo_movies.js';
 import {
   ConflictError,
@@ -43,15 +43,25 @@ function checkRating(rating: number | undefined): void {
 
 export class MovieService extends AppService {
   private readonly crud: MovieCRUD;
+  /**
+   * The catalogue reads, on a replica where one may serve them (MYAPI_DATABASE__REPLICAS). A
+   * `reader` (the client's user id) that just wrote reads its own write: backend's ReplicaSet.
+   */
+  private readonly reads: ReadRouter<MovieCRUD>;
 
   constructor(context: ServiceContext) {
     super(context);
     this.crud = new MovieCRUD(context, movies);
+    this.reads = new ReadRouter(
+      this.crud,
+      context.replicas,
+      (target) => new MovieCRUD(target, movies),
+    );
   }
 
   /** A movie with the ETag that a later write must send back in If-Match. */
-  async getTagged(movieId: number): Promise<TaggedMovie> {
-    const found = await this.crud.getTagged(movieId);
+  async getTagged(movieId: number, reader?: ReaderKey): Promise<TaggedMovie> {
+    const found = await this.reads.read(reader, (crud) => crud.getTagged(movieId));
     if (found === undefined) throw new NotFoundError(`Movie ${movieId} not found`);
     return found;
   }
@@ -62,18 +72,20 @@ export class MovieService extends AppService {
    * same as GET /movies?sort=released gives. A cursor before the year (the client changed the
    * year) means the range's start, so no page ever holds a movie released before the year.
    */
-  async releasedSince(query: NewMoviesQuery): Promise<MoviePage> {
+  async releasedSince(query: NewMoviesQuery, reader?: ReaderKey): Promise<MoviePage> {
     const position =
       query.cursor === undefined ? undefined : decodeCursor(query.cursor, 'released', 'asc');
     const after =
       position === undefined || (position.value as number) < query.year
         ? undefined
         : { released: position.value as number, movieId: position.movieId };
-    const rows = await this.crud.releasedSince(query.year, query.rating, after, query.limit + 1);
+    const rows = await this.reads.read(reader, (crud) =>
+      crud.releasedSince(query.year, query.rating, after, query.limit + 1),
+    );
     return this.pageOf(rows, query.limit, 'released', 'asc');
   }
 
-  async list(query: MovieListQuery): Promise<MoviePage> {
+  async list(query: MovieListQuery, reader?: ReaderKey): Promise<MoviePage> {
     const filter: ListFilter = {
       releasedFrom: query.released_from,
       releasedTo: query.released_to,
@@ -82,16 +94,18 @@ export class MovieService extends AppService {
     };
     const after =
       query.cursor === undefined ? undefined : decodeCursor(query.cursor, query.sort, query.order);
-    const [rows, counted] = await Promise.all([
-      this.crud.page({
-        ...filter,
-        sort: query.sort,
-        order: query.order,
-        after,
-        limit: query.limit + 1,
-      }),
-      after === undefined ? this.crud.countUpTo(filter, TOTAL_CAP + 1) : undefined,
-    ]);
+    const [rows, counted] = await this.reads.read(reader, (crud) =>
+      Promise.all([
+        crud.page({
+          ...filter,
+          sort: query.sort,
+          order: query.order,
+          after,
+          limit: query.limit + 1,
+        }),
+        after === undefined ? crud.countUpTo(filter, TOTAL_CAP + 1) : undefined,
+      ]),
+    );
     const page = this.pageOf(rows, query.limit, query.sort, query.order);
     return counted !== undefined && counted <= TOTAL_CAP ? { ...page, total: counted } : page;
   }
@@ -106,10 +120,11 @@ export class MovieService extends AppService {
     };
   }
 
-  async create(input: MovieCreate): Promise<TaggedMovie> {
+  async create(input: MovieCreate, writer?: ReaderKey): Promise<TaggedMovie> {
     checkRating(input.rating);
     const created = await this.crud.insert({ ...input, title: input.title.trim() });
     if (created === undefined) throw new ConflictError(`Movie ${input.movie_id} already exists`);
+    await this.reads.wrote(writer);
     return created;
   }
 
@@ -119,36 +134,50 @@ export class MovieService extends AppService {
    */
 
   /** PUT: every field replaced; the movie must exist (POST creates). */
-  replace(movieId: number, input: MovieReplace, expected: Precondition): Promise<TaggedMovie> {
+  replace(
+    movieId: number,
+    input: MovieReplace,
+    expected: Precondition,
+    writer?: ReaderKey,
+  ): Promise<TaggedMovie> {
     if (input.movie_id !== undefined && input.movie_id !== movieId) {
       throw new InvalidInputError('Invalid request: body.movie_id must be the id in the path', [
         { field: 'body.movie_id', message: `must be ${movieId}, the id in the path` },
       ]);
     }
     const { title, released, rating } = input;
-    return this.update(movieId, { title, released, rating }, expected);
+    return this.update(movieId, { title, released, rating }, expected, writer);
   }
 
   /** PATCH: only the fields given change. */
-  patch(movieId: number, input: MoviePatch, expected: Precondition): Promise<TaggedMovie> {
-    return this.update(movieId, input, expected);
+  patch(
+    movieId: number,
+    input: MoviePatch,
+    expected: Precondition,
+    writer?: ReaderKey,
+  ): Promise<TaggedMovie> {
+    return this.update(movieId, input, expected, writer);
   }
 
   private async update(
     movieId: number,
     changes: Partial<Omit<Movie, 'movie_id'>>,
     expected: Precondition,
+    writer: ReaderKey | undefined,
   ): Promise<TaggedMovie> {
     checkRating(changes.rating);
     const values =
       changes.title === undefined ? changes : { ...changes, title: changes.title.trim() };
     const updated = await this.crud.updateIf(movieId, expected, values);
-    return updated ?? this.whyNotWritten(movieId);
+    if (updated === undefined) return this.whyNotWritten(movieId);
+    await this.reads.wrote(writer);
+    return updated;
   }
 
   /** Deletes the movie if its version is one `expected` allows. */
-  async remove(movieId: number, expected: Precondition): Promise<void> {
+  async remove(movieId: number, expected: Precondition, writer?: ReaderKey): Promise<void> {
     if (!(await this.crud.deleteIf(movieId, expected))) await this.whyNotWritten(movieId);
+    await this.reads.wrote(writer);
   }
 
   /** A conditional write matched nothing: the movie is gone (404) or was changed (412). */
