@@ -11,6 +11,8 @@ import type { Database } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
 import { drainPlugin, httpServerOptions } from './backend/http_server.js';
+import { metricsRoute, requestMetricsPlugin } from './backend/metrics/http.js';
+import type { ServerMetrics } from './backend/metrics/index.js';
 import { securityPlugin } from './routers/security.js';
 import {
   APP_NAME,
@@ -45,6 +47,8 @@ export interface AppOptions {
   tokenKey: string;
   /** The process's logger (backend/logging.ts); tests pass one that writes where they read. */
   logger: Logger;
+  /** The server's metrics (backend/metrics/), when MYAPI_METRICS__* turn them on. */
+  metrics?: ServerMetrics;
 }
 
 /** A client's X-Request-Id is kept when it is sane, so logs can be joined across services. */
@@ -81,6 +85,9 @@ export async function buildApp(options: AppOptions) {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRoute', documentSharedErrors);
+  const { metrics } = options;
+  // First, so that every request is counted, those the later hooks refuse included.
+  if (metrics !== undefined) await app.register(requestMetricsPlugin, metrics);
   await app.register(securityPlugin, { settings });
   await app.register(drainPlugin);
   app.addHook('onRequest', (request, reply, done) => {
@@ -148,11 +155,14 @@ export async function buildApp(options: AppOptions) {
     settings.passwords.nice > 0 ? new NicedHashing(settings.passwords.nice) : inProcessHashing;
   app.addHook('onClose', () => hashing.close());
   const accounts = accountOptions(settings);
+  metrics?.prometheus.watchDatabase(database);
   const services = createServices(database, {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
     tokens: { key: tokenKey, expireMinutes: settings.token_expire_minutes },
+    ...(metrics === undefined ? {} : { metrics: metrics.prometheus }),
   });
   for (const router of routers) await app.register(router, { services });
+  if (metrics !== undefined) await app.register(metricsRoute, metrics);
   return app;
 }
 

@@ -159,7 +159,9 @@ export function loadSettings(options: LoadOptions = {}): LoadedSettings {
         ? (node as Record<string, unknown>)[part]
         : undefined;
     }, candidate);
-    const shown = path === 'token_key' ? '' : ` (got ${JSON.stringify(got)})`;
+    // Secrets are never echoed, even wrong ones.
+    const secret = path === 'token_key' || path === 'metrics.token';
+    const shown = secret ? '' : ` (got ${JSON.stringify(got)})`;
     problems.set(path, `${variableName(path, names)}: must be ${description ?? 'valid'}${shown}`);
   }
   if (problems.size > 0) throw new ConfigError([...problems.values()]);

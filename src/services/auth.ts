@@ -6,6 +6,7 @@ import { AppService, type ServiceContext } from './base.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
 import type { SessionService, SessionState } from './sessions.js';
+import { noMetrics, type ServiceMetrics } from './metrics.js';
 import type { LoginThrottle } from './throttle.js';
 import type { AccessGrant, TokenCodec } from './tokens.js';
 import { WrongPasswordError, type UserService } from './users.js';
@@ -32,6 +33,7 @@ export class AuthService extends AppService {
     private readonly tokens: TokenCodec,
     private readonly sessions: SessionService,
     private readonly throttle: LoginThrottle,
+    private readonly metrics: ServiceMetrics = noMetrics,
   ) {
     super(context);
   }
@@ -62,7 +64,10 @@ export class AuthService extends AppService {
   ): Promise<void> {
     this.hasher.refuseWhenFull();
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
-    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
+    if (!decision.allowed) {
+      this.metrics.throttleRefused();
+      throw slowDown(decision.retryAfterSeconds);
+    }
     const verdict = await this.throttle.settle(decision.attempt, async () => {
       try {
         await this.users.setPassword(principal.userId, change.next, {
@@ -84,10 +89,19 @@ export class AuthService extends AppService {
     if (username === '' || password === '') {
       throw new OAuthError(400, 'invalid_request', 'username and password are required');
     }
-    this.hasher.refuseWhenFull();
+    try {
+      this.hasher.refuseWhenFull();
+    } catch (error) {
+      this.metrics.login('busy');
+      throw error;
+    }
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
-    if (!decision.allowed) throw slowDown(decision.retryAfterSeconds);
+    if (!decision.allowed) {
+      this.metrics.throttleRefused();
+      this.metrics.login('throttled');
+      throw slowDown(decision.retryAfterSeconds);
+    }
     // The throttle counts the verdict, or takes the attempt back when the check itself fails.
     const { user, ok, needsRehash } = await this.throttle.settle(decision.attempt, async () => {
       const found = await this.users.findForLogin(username);
@@ -97,14 +111,21 @@ export class AuthService extends AppService {
       }
       return { user: found, ...(await this.hasher.verify(found.hashed_password, password)) };
     });
-    if (user === undefined || !ok) throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    if (user === undefined || !ok) {
+      this.metrics.login('invalid_credentials');
+      throw new OAuthError(401, 'invalid_grant', INVALID_GRANT);
+    }
     // Only after the right password: a disabled account is no secret from its owner.
-    if (!user.is_active) throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    if (!user.is_active) {
+      this.metrics.login('disabled');
+      throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
+    }
     const scopes = grantScopes(request.scope, allowedScopes(user.is_superuser));
     if (needsRehash) {
       await this.users.replacePasswordHash(user.user_id, await this.hasher.hash(password));
     }
     const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes);
+    this.metrics.login('success');
     return this.issue(
       { userId: user.user_id, email: user.email, name: user.name, sessionId, scopes },
       refreshToken,
@@ -124,6 +145,7 @@ export class AuthService extends AppService {
       ),
     );
     if (outcome.kind === 'replayed') {
+      this.metrics.refreshTokenReused();
       throw new OAuthError(400, 'invalid_grant', 'Refresh token has already been used', {
         alert: {
           message: 'refresh token reused: login revoked (suspected token theft)',

@@ -6,6 +6,7 @@ import { loadAwareDutyCycle } from '../backend/limiter.js';
 import { AuthService } from './auth.js';
 import type { ServiceContext } from './base.js';
 import { HealthService } from './health.js';
+import type { ServiceMetrics } from './metrics.js';
 import { MovieService } from './movies/index.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
@@ -70,7 +71,7 @@ export interface Services extends AccountServices {
  */
 export function createServices(
   database: Database,
-  options: { accounts: AccountOptions; tokens: TokenOptions },
+  options: { accounts: AccountOptions; tokens: TokenOptions; metrics?: ServiceMetrics },
 ): Services;
 export function createServices(
   database: Database,
@@ -79,22 +80,23 @@ export function createServices(
 export function createServices(database: Database): CatalogueServices;
 export function createServices(
   database: Database,
-  options?: { accounts: AccountOptions; tokens?: TokenOptions },
+  options?: { accounts: AccountOptions; tokens?: TokenOptions; metrics?: ServiceMetrics },
 ): CatalogueServices | AccountServices | Services {
   const context: ServiceContext = database;
   const catalogue = { health: new HealthService(database), movies: new MovieService(context) };
   if (options === undefined) return catalogue;
-  const { accounts, tokens } = options;
-  const hasher = new PasswordHasher(accounts.passwords);
+  const { accounts, tokens, metrics } = options;
+  const hasher = new PasswordHasher({ ...accounts.passwords, metrics });
   const sessions = new SessionService(context, {
     refreshLifetimeSeconds: accounts.refreshExpireDays * 86_400,
     recheckSeconds: accounts.recheckSeconds,
+    metrics,
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
   if (tokens === undefined) return { ...catalogue, users, sessions };
   const codec = new TokenCodec(tokens.key, tokens.expireMinutes);
   const throttle = new LoginThrottle(context);
-  const auth = new AuthService(context, users, hasher, codec, sessions, throttle);
+  const auth = new AuthService(context, users, hasher, codec, sessions, throttle, metrics);
   return { ...catalogue, users, sessions, auth };
 }

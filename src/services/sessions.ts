@@ -4,6 +4,7 @@ import type { Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
 import { AppService, type ServiceContext } from './base.js';
+import { noMetrics, type ServiceMetrics } from './metrics.js';
 import {
   CHANNEL,
   RefreshTokenCRUD,
@@ -27,6 +28,8 @@ export interface SessionOptions {
   recheckSeconds: number;
   /** Sessions whose state is kept in memory; the least recently checked go first. */
   cacheSize?: number;
+  /** Where revocations are counted (the server's metrics). */
+  metrics?: ServiceMetrics;
 }
 
 interface CachedState {
@@ -46,6 +49,7 @@ export class SessionService extends AppService {
   private readonly loading = new Map<string, Promise<SessionState | undefined>>();
   private readonly recheckMs: number;
   private readonly cacheSize: number;
+  private readonly metrics: ServiceMetrics;
   /** Bumped whenever cached states are dropped: a read that began before must not be kept. */
   private generation = 0;
 
@@ -58,6 +62,7 @@ export class SessionService extends AppService {
     this.refreshTokens = new RefreshTokenCRUD(context, refreshTokens);
     this.recheckMs = options.recheckSeconds * 1000;
     this.cacheSize = options.cacheSize ?? 10_000;
+    this.metrics = options.metrics ?? noMetrics;
     context.listen?.(CHANNEL, (payload) => {
       this.heard(payload);
     });
@@ -115,7 +120,9 @@ export class SessionService extends AppService {
         if (known?.used !== true) return { kind: 'invalid', reason: 'unknown or expired' };
         // Committed with this transaction: the revocation must stand although the request fails.
         const session = await this.sessions.withUser(known.sessionId, tx);
-        await this.sessions.revoke({ sessionId: known.sessionId }, 'refresh token reused', tx);
+        const reason = 'refresh token reused';
+        const revoked = await this.sessions.revoke({ sessionId: known.sessionId }, reason, tx);
+        this.metrics.sessionsRevoked(reason, revoked.length);
         await this.sessions.announce(`s:${known.sessionId}`, tx);
         return { kind: 'replayed', sessionId: known.sessionId, userId: session?.userId };
       }
@@ -142,7 +149,8 @@ export class SessionService extends AppService {
   }
 
   async revokeSession(sessionId: string, reason: string, tx?: Executor): Promise<void> {
-    await this.sessions.revoke({ sessionId }, reason, tx);
+    const revoked = await this.sessions.revoke({ sessionId }, reason, tx);
+    this.metrics.sessionsRevoked(reason, revoked.length);
     await this.sessions.announce(`s:${sessionId}`, tx);
     this.forgetSession(sessionId);
   }
@@ -155,6 +163,7 @@ export class SessionService extends AppService {
   /** Ends every login of a user (password changed, account disabled); returns how many. */
   async revokeUserSessions(userId: number, reason: string, tx?: Executor): Promise<number> {
     const revoked = await this.sessions.revoke({ userId }, reason, tx);
+    this.metrics.sessionsRevoked(reason, revoked.length);
     await this.announceUserChange(userId, tx);
     return revoked.length;
   }

@@ -5,6 +5,7 @@ import pg from 'pg';
 import * as schema from '../../models/index.js';
 import type { Settings } from '../config.js';
 import { DatabaseUnavailableError } from './errors.js';
+import { DatabaseInstruments } from './instruments.js';
 import type { AppDb, ArrayQuery, Database, Dsn } from './types.js';
 
 /**
@@ -58,6 +59,8 @@ export function poolDatabase(
   options: { prepared: boolean; onClose?: () => Promise<void> },
 ): Database {
   handleConnectionErrors(pool);
+  const instruments = new DatabaseInstruments();
+  instruments.addPool('primary', pool);
   const db = drizzle({ client: pool, schema }) as unknown as AppDb;
   const checkName = statementNames();
   const queryArrays: ArrayQuery = async (name, text, values) => {
@@ -74,6 +77,7 @@ export function poolDatabase(
     queryArrays,
     label,
     dsn,
+    instruments,
     async ping() {
       await db.execute(sql`select 1`);
     },
