@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { get } from 'node:http';
+import { after, before, describe, it } from 'node:test';
 import { loadSettings, type Settings } from '../src/backend/config.js';
 import { migrate, openDatabase } from '../src/backend/database.js';
 import { createLogger } from '../src/backend/logging.js';
@@ -21,6 +22,13 @@ import {
   valueOf,
   type Sample,
 } from './support/prometheus.js';
+import {
+  freePort,
+  runCli,
+  startServer as startCli,
+  tempDir,
+  type Server,
+} from './support/process.js';
 import { TEST_TIMEOUT_MS } from './support/timeouts.js';
 
 /**
@@ -207,4 +215,87 @@ describeEachDatabase('metrics', { timeout: TEST_TIMEOUT_MS * 2, concurrency: 1 }
       await prometheus.stop();
     }
   });
+});
+
+/** A GET on a connection of its own: node:cluster hands each new connection to the next worker. */
+function getOnNewConnection(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    get(url, { agent: false }, (response) => {
+      response.resume();
+      response.on('end', () => {
+        resolve(response.statusCode ?? 0);
+      });
+    }).on('error', reject);
+  });
+}
+
+describe('metrics of `myapi serve --workers 2`', { timeout: TEST_TIMEOUT_MS * 2 }, () => {
+  let database: { dsn: string; drop: () => Promise<void> };
+  let server: Server;
+  let metricsUrl: string;
+  const REQUESTS = 12;
+
+  before(async () => {
+    database = await createServerDatabase();
+    const cwd = tempDir();
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+    const env = {
+      MYAPI_DATABASE__DSN: database.dsn,
+      MYAPI_TOKEN_KEY: TOKEN_KEY,
+      MYAPI_METRICS__PORT: String(metricsPort),
+      MYAPI_METRICS__TOKEN: METRICS_TOKEN,
+    };
+    const migrated = await runCli(['migrate'], cwd, env);
+    assert.equal(migrated.exit.code, 0, migrated.proc.show());
+    server = await startCli(cwd, env, ['--workers', '2']);
+  });
+
+  after(async () => {
+    if (server.alive) await server.stop();
+    await database.drop();
+  });
+
+  it('sums the figures of every worker in one scrape of the metrics port of the primary', async () => {
+    for (let i = 0; i < REQUESTS; i++) {
+      assert.equal(await getOnNewConnection(`${server.url}/openapi.json`), 200);
+    }
+    // Both workers served some of them (their pids are on the access lines)...
+    await server.waitForStdout(
+      () => servedBy().length === REQUESTS,
+      `${REQUESTS} access lines of /openapi.json`,
+    );
+    const pids = new Set(servedBy());
+    assert.equal(pids.size, 2, `one worker served every request\n${server.show()}`);
+    assert.ok(!pids.has(server.pid), 'the primary served a request');
+    // ... and one scrape counts them all.
+    const response = await fetch(metricsUrl);
+    assert.equal(response.status, 200);
+    const text = await response.text();
+    const openapi = { route: '/openapi.json', method: 'GET', status_code: '200' };
+    const samples = parseExposition(text);
+    assert.equal(valueOf(samples, 'myapi_http_request_duration_seconds_count', openapi), REQUESTS);
+    // Every worker's pool is in the sum: each holds the connection its start-up check opened.
+    assert.ok(valueOf(samples, 'myapi_db_pool_connections', { pool: 'primary' }) >= 2);
+    const { code, output } = await promtoolCheck(text);
+    assert.equal(code, 0, output);
+    // A worker asked on the API's port answers with the whole cluster's figures too.
+    const viaWorker = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
+    assert.equal(viaWorker.status, 200);
+    const workerSamples = parseExposition(await viaWorker.text());
+    assert.equal(
+      valueOf(workerSamples, 'myapi_http_request_duration_seconds_count', openapi),
+      REQUESTS,
+    );
+  });
+
+  /** The pids of the workers that answered GET /openapi.json, one per request. */
+  function servedBy(): number[] {
+    return server
+      .logLines()
+      .filter((line) => line.msg === 'request completed' && line.url === '/openapi.json')
+      .map((line) => Number(line.pid));
+  }
 });
