@@ -49,14 +49,21 @@ export async function startServer(
       logger,
       ...(metrics === undefined ? {} : { metrics }),
     });
-    const address = await app.listen({ host: settings.host, port: settings.port });
-    const url = address.replace('0.0.0.0', '127.0.0.1');
-    // A worker's figures are served by its primary (cluster.ts), on the one metrics port.
+    // A worker's figures are served by its primary (cluster.ts), on the one metrics port. The
+    // metrics port opens first: when it is taken, the start fails before the API listens.
     const { port: metricsPort, host: metricsHost } = settings.metrics;
     const metricsListener =
       metrics !== undefined && metricsPort !== undefined && !cluster.isWorker
         ? await metricsModule?.listenMetrics(metricsHost, metricsPort, metrics.scrape)
         : undefined;
+    let address: string;
+    try {
+      address = await app.listen({ host: settings.host, port: settings.port });
+    } catch (error) {
+      await metricsListener?.close();
+      throw error;
+    }
+    const url = address.replace('0.0.0.0', '127.0.0.1');
     logger.info(`myapi is serving at ${url} (interactive docs: ${url}${DOCS_PATH})`);
     if (metricsListener !== undefined) logger.info(`metrics at ${metricsListener.url}`);
     return {

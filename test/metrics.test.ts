@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { get } from 'node:http';
+import { createServer, get } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadSettings, type Settings } from '../src/backend/config.js';
 import { migrate, openDatabase } from '../src/backend/database.js';
@@ -51,7 +52,12 @@ async function serverSettings(
       env: { MYAPI_DATABASE__DSN: embedded.settings.database.dsn, MYAPI_PORT: '0', ...metricsEnv },
       cwd: '/nonexistent',
     });
-    return { settings, drop: async () => embedded.remove() };
+    return {
+      settings,
+      drop: async () => {
+        embedded.remove();
+      },
+    };
   }
   const server = await createServerDatabase();
   const { settings } = loadSettings({
@@ -87,7 +93,7 @@ describeEachDatabase('metrics', { timeout: TEST_TIMEOUT_MS * 2, concurrency: 1 }
 
   before(async () => {
     const made = await serverSettings(kind);
-    drop = made.drop;
+    drop = () => made.drop();
     running = await startServer(made.settings, createLogger('warn', logs));
     assert.ok(running.metricsUrl !== undefined);
     metricsUrl = running.metricsUrl;
@@ -130,6 +136,10 @@ describeEachDatabase('metrics', { timeout: TEST_TIMEOUT_MS * 2, concurrency: 1 }
     assert.equal((await token(refresh)).status, 200);
     assert.equal((await token(refresh)).status, 400);
 
+    const nowhere = await fetch(`${running.url}/no/such/route/42`);
+    assert.equal(nowhere.status, 404);
+    await nowhere.arrayBuffer();
+
     const now = await scrape();
     const delta = (name: string, labels: Record<string, string> = {}) =>
       valueOf(now, name, labels) - valueOf(before, name, labels);
@@ -148,6 +158,8 @@ describeEachDatabase('metrics', { timeout: TEST_TIMEOUT_MS * 2, concurrency: 1 }
     assert.ok(delta('myapi_http_request_duration_seconds_sum', newMovies) > 0);
     const token401 = { route: '/token', method: 'POST', status_code: '401' };
     assert.equal(delta('myapi_http_request_duration_seconds_count', token401), failures);
+    const unmatched = { route: 'unmatched', method: 'GET', status_code: '404' };
+    assert.equal(delta('myapi_http_request_duration_seconds_count', unmatched), 1);
     // The metrics port is not the API's: a scrape is never a request in flight.
     assert.equal(valueOf(now, 'myapi_http_requests_in_flight'), 0);
     // The success, the failures and the dummy hash each waited for a slot once.
@@ -249,6 +261,8 @@ describe('metrics of `myapi serve --workers 2`', { timeout: TEST_TIMEOUT_MS * 2 
     const migrated = await runCli(['migrate'], cwd, env);
     assert.equal(migrated.exit.code, 0, migrated.proc.show());
     server = await startCli(cwd, env, ['--workers', '2']);
+    // Ready means one worker listens; the test needs both.
+    await server.waitForStdout(() => listening() === 2, 'both workers listening');
   });
 
   after(async () => {
@@ -291,11 +305,47 @@ describe('metrics of `myapi serve --workers 2`', { timeout: TEST_TIMEOUT_MS * 2 
     );
   });
 
+  /** The complete JSON lines the server wrote so far (a line still being written is left out). */
+  function logRecords(): Record<string, unknown>[] {
+    return server.stdout
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+
+  function listening(): number {
+    return logRecords().filter((line) => String(line.msg).startsWith('myapi is serving at')).length;
+  }
+
   /** The pids of the workers that answered GET /openapi.json, one per request. */
   function servedBy(): number[] {
-    return server
-      .logLines()
+    return logRecords()
       .filter((line) => line.msg === 'request completed' && line.url === '/openapi.json')
       .map((line) => Number(line.pid));
   }
+});
+
+describe('a metrics port already taken', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('stops `myapi serve` with one line naming the setting, before the API listens', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const apiPort = await freePort();
+      const { exit, proc } = await runCli(['serve', '--port', String(apiPort)], tempDir(), {
+        MYAPI_METRICS__PORT: String(port),
+      });
+      assert.equal(exit.code, 1, proc.show());
+      assert.match(
+        proc.stderr,
+        new RegExp(
+          `^myapi: error: .*MYAPI_METRICS__PORT: cannot listen on 127\\.0\\.0\\.1:${port} \\(.*EADDRINUSE`,
+          'm',
+        ),
+      );
+    } finally {
+      taken.close();
+    }
+  });
 });

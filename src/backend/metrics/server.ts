@@ -51,9 +51,12 @@ export async function listenMetrics(
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const refuse = (error: Error) => {
+      reject(new Error(`MYAPI_METRICS__PORT: cannot listen on ${host}:${port} (${error.message})`));
+    };
+    server.once('error', refuse);
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.off('error', refuse);
       resolve();
     });
   });
