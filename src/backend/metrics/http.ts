@@ -43,8 +43,8 @@ function bearerMatches(header: string | undefined, expected: Buffer): boolean {
 /**
  * Registered first at the root (fastify-plugin), so every request is counted, refusals of other
  * hooks included. The response's 'close' comes once for every request, answered or abandoned, so
- * the in-flight figure cannot drift; the route label is the route's pattern (`/movies/{id}` style
- * as Fastify writes it), never the URL, so its values stay as few as the routes.
+ * the in-flight figure cannot drift; the route label is the route's pattern as Fastify writes it
+ * (`/movies/:movie_id`), never the URL, so its values stay as few as the routes.
  */
 async function requestMetrics(
   app: FastifyInstance,
