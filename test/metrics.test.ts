@@ -37,7 +37,14 @@ const WRONG_PASSWORD = 'not-the-password-42';
 async function serverSettings(
   kind: DatabaseKind,
 ): Promise<{ settings: Settings; drop(): Promise<void> }> {
-  const metricsEnv = { MYAPI_METRICS__PORT: '0', MYAPI_METRICS__TOKEN: METRICS_TOKEN };
+  const metricsEnv = {
+    MYAPI_METRICS__PORT: '0',
+    MYAPI_METRICS__TOKEN: METRICS_TOKEN,
+    // One hash at a time and none waiting: logins at once are refused (503), and counted.
+    MYAPI_PASSWORDS__CONCURRENCY: '1',
+    MYAPI_PASSWORDS__MAX_QUEUED: '0',
+    MYAPI_PASSWORDS__DUTY_CYCLE: '1',
+  };
   if (kind === 'pglite') {
     const embedded = temporaryEmbedded('myapi-metrics-');
     const { settings } = loadSettings({
@@ -168,6 +175,29 @@ describeEachDatabase('metrics', { timeout: TEST_TIMEOUT_MS * 2, concurrency: 1 }
     // Labels carry route patterns, never URLs (no query string, no id).
     const routes = new Set(now.map((sample) => sample.labels.route).filter((r) => r !== undefined));
     for (const route of routes) assert.doesNotMatch(route, /\?|\/\d+$/);
+  });
+
+  it('counts the logins refused with 503 when the hashing queue is full', async () => {
+    const before = await scrape();
+    // Unknown accounts, so that no throttle counter refuses them first.
+    const statuses = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const response = await token({
+          username: `nobody-${i}@myapi.com`,
+          password: 'x'.repeat(9),
+        });
+        await response.arrayBuffer();
+        return response.status;
+      }),
+    );
+    const refused = statuses.filter((status) => status === 503).length;
+    assert.ok(refused >= 1, `no login was refused: ${statuses.join(', ')}`);
+    assert.equal(statuses.filter((status) => status === 401).length, 8 - refused);
+    const now = await scrape();
+    const delta = (labels: Record<string, string>) =>
+      valueOf(now, 'myapi_logins_total', labels) - valueOf(before, 'myapi_logins_total', labels);
+    assert.equal(delta({ outcome: 'unavailable' }), refused);
+    assert.equal(delta({ outcome: 'invalid_credentials' }), 8 - refused);
   });
 
   it('is text that promtool check metrics accepts', async () => {

@@ -90,11 +90,21 @@ export class AuthService extends AppService {
       throw new OAuthError(400, 'invalid_request', 'username and password are required');
     }
     try {
-      this.hasher.refuseWhenFull();
+      return await this.checkPassword(username, password, request, client);
     } catch (error) {
-      this.metrics.login('busy');
+      // The refusals of the rules are counted where they are raised; the rest is a 503.
+      if (!(error instanceof OAuthError)) this.metrics.login('unavailable');
       throw error;
     }
+  }
+
+  private async checkPassword(
+    username: string,
+    password: string,
+    request: TokenRequest,
+    client: ClientInfo,
+  ): Promise<Token> {
+    this.hasher.refuseWhenFull();
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
     if (!decision.allowed) {

@@ -14,8 +14,8 @@ export type LoginOutcome =
   | 'disabled'
   /** Refused by the brute-force throttle before any check (429). */
   | 'throttled'
-  /** Refused because the hashing queue was full (503). */
-  | 'busy';
+  /** Not checked (503): the hashing queue was full, hashing restarting, or the database down. */
+  | 'unavailable';
 
 /** What the hashing queue looks like now: read at each scrape. */
 export interface HashQueueState {
