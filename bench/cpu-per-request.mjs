@@ -3,7 +3,7 @@
 // on the shared harness's data set: the A/B tool behind "where the time goes" in the README (the
 // harness reports req/s and latency, not whose CPU a request spent). See bench/README.md.
 //
-// usage: node bench/cpu-per-request.mjs [--duration S] [--runs N] [--no-build]
+// usage: node bench/cpu-per-request.mjs [--duration S] [--runs N] [--set MYAPI_NAME=VALUE]... [--no-build]
 //
 // Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
 // creates the database myapi_bench_cpu (dropped first if it exists, and at the end), loads the
@@ -53,16 +53,24 @@ const ENDPOINTS = [
 const USAGE = `usage: node bench/cpu-per-request.mjs [options]
   --duration S   seconds of each measured wrk run (default 8)
   --runs N       runs of both targets (default 2)
+  --set MYAPI_NAME=VALUE  adds a third target, myapi+set, started with these settings
+                 (repeatable), to compare with plain myapi in the same run
   --no-build     do not run \`npm run build\` first
 env: BENCH_PG_DSN (admin DSN of the local PostgreSQL server)`;
 
 function parseOptions() {
-  const { values, int } = commandLine('cpu-per-request', USAGE, {
+  const { values, int, settings } = commandLine('cpu-per-request', USAGE, {
     duration: { type: 'string', default: '8' },
     runs: { type: 'string', default: '2' },
+    set: { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
   });
-  return { duration: int('duration', 1), runs: int('runs', 1), build: !values['no-build'] };
+  return {
+    duration: int('duration', 1),
+    runs: int('runs', 1),
+    build: !values['no-build'],
+    settings: settings(),
+  };
 }
 
 const TICK_US = 1e6 / Number(capture('getconf', ['CLK_TCK']) || 100);
@@ -154,11 +162,15 @@ async function main() {
 
   const rows = [];
   for (let round = 1; round <= options.runs; round++) {
-    for (const target of ['raw-node', 'myapi']) {
+    const variant = Object.keys(options.settings).length > 0 ? ['myapi+set'] : [];
+    // The two myapi targets swap places each run, so neither always follows the other.
+    const myapis = round % 2 === 1 ? ['myapi', ...variant] : [...variant, 'myapi'];
+    for (const target of ['raw-node', ...myapis]) {
       const logFile = path.join(tmp, `${target}-${round}.log`);
       let server;
-      if (target === 'myapi') {
-        server = await startServer({ env, logFile });
+      if (target !== 'raw-node') {
+        const targetEnv = target === 'myapi' ? env : { ...env, ...options.settings };
+        server = await startServer({ env: targetEnv, logFile });
         onCleanup(() => stopProcess(server));
         await waitReady(server, performance.now());
       } else {

@@ -11,6 +11,8 @@ import type { Database } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
 import { drainPlugin, httpServerOptions } from './backend/http_server.js';
+import { metricsRoute, requestMetricsPlugin } from './backend/metrics/http.js';
+import type { ServerMetrics } from './backend/metrics/index.js';
 import { securityPlugin } from './routers/security.js';
 import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
 import {
@@ -46,6 +48,8 @@ export interface AppOptions {
   keysSecret?: string | undefined;
   /** The process's logger (backend/logging.ts); tests pass one that writes where they read. */
   logger: Logger;
+  /** The server's metrics (backend/metrics/), when MYAPI_METRICS__* turn them on. */
+  metrics?: ServerMetrics;
 }
 
 /** A client's X-Request-Id is kept when it is sane, so logs can be joined across services. */
@@ -89,6 +93,9 @@ export async function buildApp(options: AppOptions) {
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRoute', documentSharedErrors);
+  const { metrics } = options;
+  // First, so that every request is counted, those the later hooks refuse included.
+  if (metrics !== undefined) await app.register(requestMetricsPlugin, metrics);
   await app.register(securityPlugin, { settings });
   await app.register(drainPlugin);
   app.addHook('onRequest', (request, reply, done) => {
@@ -166,6 +173,7 @@ export async function buildApp(options: AppOptions) {
   });
   // openTokenKeys has refused to go on without one of the two.
   const sealingSecret = options.tokenKey ?? options.keysSecret ?? '';
+  metrics?.prometheus.watchDatabase(database);
   const services = createServices(database, {
     accounts: { ...accounts, passwords: { ...accounts.passwords, functions: hashing } },
     tokens: {
@@ -174,6 +182,7 @@ export async function buildApp(options: AppOptions) {
       expireMinutes: settings.token_expire_minutes,
       trustedIssuers: trustedIssuers(settings),
     },
+    ...(metrics === undefined ? {} : { metrics: metrics.prometheus }),
   });
   for (const router of [...coreRouters, ...(await serviceRouters())]) {
     await app.register(router, { services });
@@ -186,6 +195,7 @@ export async function buildApp(options: AppOptions) {
   });
   app.addHook('onClose', () => mailSender.stop());
   await app.register(wellKnownRouter, { settings, ring: signing.ring });
+  if (metrics !== undefined) await app.register(metricsRoute, metrics);
   return app;
 }
 

@@ -58,6 +58,16 @@ export async function superviseWorkers(
     await database.close();
   }
 
+  // One metrics port for the whole cluster: each scrape gathers every worker's registry.
+  if (settings.metrics.port !== undefined || settings.metrics.token !== undefined) {
+    const { clusterScrape, listenMetrics } = await import('./backend/metrics/index.js');
+    const scrape = clusterScrape();
+    if (settings.metrics.port !== undefined) {
+      const listener = await listenMetrics(settings.metrics.host, settings.metrics.port, scrape);
+      logger.info(`metrics of every worker at ${listener.url}`);
+    }
+  }
+
   const states = new Map<Worker, WorkerState>();
   let crashes = 0;
   let failedStarts = 0;

@@ -11,10 +11,15 @@ import { drainAndClose } from './backend/http_server.js';
 import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
 
+const metricsWanted = (settings: Settings): boolean =>
+  settings.metrics.port !== undefined || settings.metrics.token !== undefined;
+
 export interface RunningServer {
   app: App;
   database: Database;
   url: string;
+  /** Where Prometheus scrapes this process (MYAPI_METRICS__PORT), when it serves one. */
+  metricsUrl: string | undefined;
   /** MYAPI_HTTP__SHUTDOWN_TIMEOUT_MS: how long a graceful stop may take. */
   shutdownTimeoutMs: number;
   close(): Promise<void>;
@@ -34,19 +39,47 @@ export async function startServer(
     await prepareDatabase(database, logger);
     const tokenKey = resolveTokenKey(settings, database.dsn, logger);
     const keysSecret = resolveKeysSecret(settings, database.dsn, logger);
-    const app = await buildApp({ settings, database, tokenKey, keysSecret, logger });
-    const address = await app.listen({ host: settings.host, port: settings.port });
+    // Loaded only when asked for: without metrics, prom-client is never imported.
+    const metricsModule = metricsWanted(settings)
+      ? await import('./backend/metrics/index.js')
+      : undefined;
+    const metrics = metricsModule?.serverMetrics(settings);
+    const app = await buildApp({
+      settings,
+      database,
+      tokenKey,
+      keysSecret,
+      logger,
+      ...(metrics === undefined ? {} : { metrics }),
+    });
+    // A worker's figures are served by its primary (cluster.ts), on the one metrics port. The
+    // metrics port opens first: when it is taken, the start fails before the API listens.
+    const { port: metricsPort, host: metricsHost } = settings.metrics;
+    const metricsListener =
+      metrics !== undefined && metricsPort !== undefined && !cluster.isWorker
+        ? await metricsModule?.listenMetrics(metricsHost, metricsPort, metrics.scrape)
+        : undefined;
+    let address: string;
+    try {
+      address = await app.listen({ host: settings.host, port: settings.port });
+    } catch (error) {
+      await metricsListener?.close();
+      throw error;
+    }
     const url = address.replace('0.0.0.0', '127.0.0.1');
     logger.info(`myapi is serving at ${url} (interactive docs: ${url}${DOCS_PATH})`);
+    if (metricsListener !== undefined) logger.info(`metrics at ${metricsListener.url}`);
     return {
       app,
       database,
       url,
+      metricsUrl: metricsListener?.url,
       shutdownTimeoutMs: settings.http.shutdown_timeout_ms,
       async close() {
         // Stop accepting, answer 503 with Connection: close on open connections while in-flight
         // requests finish (backend/http_server.ts); then the pool (and an embedded database).
         await drainAndClose(app, settings.http.drain_ms);
+        await metricsListener?.close();
         await database.close();
       },
     };

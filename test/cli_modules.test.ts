@@ -7,13 +7,14 @@ import { createServerDatabase, TOKEN_KEY } from './support/databases.js';
 import { freePort, lines, runCommand, tempDir, type RunResult } from './support/process.js';
 
 /**
- * The CLI's commands other than `serve` never load Fastify: a module-resolution hook, installed
- * with NODE_OPTIONS=--import, makes any import of fastify or a @fastify plugin throw. `serve`
- * under the same hook must fail, which shows that the hook would catch a stray import.
+ * The CLI's commands other than `serve` never load Fastify, nor prom-client even with metrics
+ * configured: a module-resolution hook, installed with NODE_OPTIONS=--import, makes any import of
+ * fastify, a @fastify plugin or prom-client throw. `serve` under the same hook must fail, which
+ * shows that the hook would catch a stray import.
  */
 
 const RUN_TIMEOUT_MS = 120_000;
-const FORBIDDEN = /^(@fastify\/|fastify($|[-/]))/;
+const FORBIDDEN = /^(@fastify\/|fastify($|[-/])|prom-client($|\/))/;
 
 function writeHook(dir: string): string {
   const hook = join(dir, 'no_fastify_hook.mjs');
@@ -59,6 +60,7 @@ describe('the CLI without Fastify', { concurrency: 1 }, () => {
     env = {
       MYAPI_DATABASE__DSN: server.dsn,
       MYAPI_TOKEN_KEY: TOKEN_KEY,
+      MYAPI_METRICS__PORT: '0',
       NODE_OPTIONS: `--import=${writeHook(cwd)}`,
     };
   });

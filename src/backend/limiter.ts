@@ -45,7 +45,14 @@ export class ConcurrencyLimiter {
     readonly concurrency: number,
     readonly maxQueued: number,
     readonly dutyCycle: DutyCycle = 1,
+    /** Told how long each task waited for its slot, in seconds (0 when it got one at once). */
+    private readonly onWaited?: (seconds: number) => void,
   ) {}
+
+  /** Slots in use: computing, or resting after a task. */
+  get busy(): number {
+    return this.running;
+  }
 
   get queued(): number {
     return this.waiting.length;
@@ -57,6 +64,7 @@ export class ConcurrencyLimiter {
   }
 
   async run<T>(task: () => Promise<T>): Promise<T> {
+    const asked = performance.now();
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxQueued) throw new QueueFullError(this.waiting.length);
       await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -64,6 +72,7 @@ export class ConcurrencyLimiter {
       this.running++;
     }
     const started = performance.now();
+    this.onWaited?.((started - asked) / 1000);
     try {
       return await task();
     } finally {

@@ -302,6 +302,27 @@ const SETTINGS = {
     },
     { default: {}, additionalProperties: false },
   ),
+  // Prometheus metrics (backend/metrics/): off unless a port or a token is set.
+  metrics: Type.Object(
+    {
+      port: Type.Optional(
+        Type.Integer({ minimum: 0, maximum: 65_535, description: 'an integer from 0 to 65535' }),
+      ),
+      host: Type.String({
+        default: '127.0.0.1',
+        minLength: 1,
+        description: 'a host name or address',
+      }),
+      token: Type.Optional(
+        Type.String({
+          minLength: 16,
+          pattern: '^[A-Za-z0-9._~+/=-]+$',
+          description: 'a secret of at least 16 characters from A-Z a-z 0-9 . _ ~ + / = -',
+        }),
+      ),
+    },
+    { default: {}, additionalProperties: false },
+  ),
   host: Type.String({ default: '127.0.0.1', minLength: 1, description: 'a host name or address' }),
   port: Type.Integer({
     default: 8000,

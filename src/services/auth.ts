@@ -11,6 +11,7 @@ import { type MfaService, type SecondFactor } from './mfa/index.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
 import type { SessionService, SessionState } from './sessions.js';
+import { noMetrics, type ServiceMetrics } from './metrics.js';
 import type { LoginThrottle } from './throttle.js';
 import type { AccessGrant, TokenCodec } from './tokens.js';
 import { WrongPasswordError, type UserService } from './users.js';
@@ -45,6 +46,7 @@ export class AuthService extends AppService {
     private readonly personalTokens: AccessTokenService,
     private readonly mfa: MfaService,
     private readonly options: { requireVerifiedEmail?: boolean } = {},
+    private readonly metrics: ServiceMetrics = noMetrics,
   ) {
     super(context);
     this.audit = new AuditCRUD(context, auditEvents);
@@ -101,6 +103,7 @@ export class AuthService extends AppService {
     this.hasher.refuseWhenFull();
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
     if (!decision.allowed) {
+      this.metrics.throttleRefused();
       throw await this.throttled(decision.retryAfterSeconds, client, {
         during: 'password.change',
         user: principal.userId,
@@ -138,10 +141,27 @@ export class AuthService extends AppService {
     if (username === '' || password === '') {
       throw new OAuthError(400, 'invalid_request', 'username and password are required');
     }
+    try {
+      return await this.checkPassword(username, password, request, client);
+    } catch (error) {
+      // The refusals of the rules are counted where they are raised; the rest is a 503.
+      if (!(error instanceof OAuthError)) this.metrics.login('unavailable');
+      throw error;
+    }
+  }
+
+  private async checkPassword(
+    username: string,
+    password: string,
+    request: TokenRequest,
+    client: ClientInfo,
+  ): Promise<Token> {
     this.hasher.refuseWhenFull();
     const account = username.toLowerCase();
     const decision = await this.throttle.begin(account, client.address);
     if (!decision.allowed) {
+      this.metrics.throttleRefused();
+      this.metrics.login('throttled');
       throw await this.throttled(decision.retryAfterSeconds, client, { username: account });
     }
     // The throttle counts the verdict, or takes the attempt back when the check itself fails.
@@ -154,6 +174,7 @@ export class AuthService extends AppService {
       return { user: found, ...(await this.hasher.verify(found.hashed_password, password)) };
     });
     if (user === undefined || !ok) {
+      this.metrics.login('invalid_credentials');
       // Both cases write one row: the same work whether or not the account exists.
       await this.refused({
         event: 'login',
@@ -166,6 +187,7 @@ export class AuthService extends AppService {
     }
     // Only after the right password: a disabled account is no secret from its owner.
     if (!user.is_active) {
+      this.metrics.login('disabled');
       await this.refused({ event: 'login', reason: 'disabled', userId: user.user_id, client });
       throw new OAuthError(401, 'invalid_grant', 'This account is disabled');
     }
@@ -184,6 +206,7 @@ export class AuthService extends AppService {
       });
     }
     const { sessionId, refreshToken } = await this.sessions.start(user.user_id, scopes, client);
+    this.metrics.login('success');
     return this.issue(
       { userId: user.user_id, email: user.email, name: user.name, sessionId, scopes },
       refreshToken,
@@ -241,6 +264,7 @@ export class AuthService extends AppService {
       client,
     );
     if (outcome.kind === 'replayed') {
+      this.metrics.refreshTokenReused();
       throw new OAuthError(400, 'invalid_grant', 'Refresh token has already been used', {
         alert: {
           message: 'refresh token reused: login revoked (suspected token theft)',

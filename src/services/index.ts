@@ -17,6 +17,7 @@ import type { AccountDeps, ServiceDefinition, ServiceDeps } from './definition.j
 import { HealthService } from './health.js';
 import { IntrospectionService } from './introspection.js';
 import { MfaService, SecretBox } from './mfa/index.js';
+import type { ServiceMetrics } from './metrics.js';
 import { PasswordHasher, type HasherOptions } from './passwords.js';
 import { PasswordPolicy } from './password_policy.js';
 import { serviceDefinitions } from './registry.js';
@@ -127,7 +128,7 @@ function buildRegistered(deps: ServiceDeps | AccountDeps) {
  */
 export function createServices(
   database: Database,
-  options: { accounts: AccountOptions; tokens: TokenOptions },
+  options: { accounts: AccountOptions; tokens: TokenOptions; metrics?: ServiceMetrics },
 ): Services;
 export function createServices(
   database: Database,
@@ -136,19 +137,20 @@ export function createServices(
 export function createServices(database: Database): CatalogueServices;
 export function createServices(
   database: Database,
-  options?: { accounts: AccountOptions; tokens?: TokenOptions },
+  options?: { accounts: AccountOptions; tokens?: TokenOptions; metrics?: ServiceMetrics },
 ): CatalogueServices | AccountServices | Services {
   const context: ServiceContext = database;
   const health = new HealthService(database);
   if (options === undefined) {
     return { health, ...buildRegistered({ context }) };
   }
-  const { accounts, tokens } = options;
-  const hasher = new PasswordHasher(accounts.passwords);
+  const { accounts, tokens, metrics } = options;
+  const hasher = new PasswordHasher({ ...accounts.passwords, metrics });
   const sessions = new SessionService(context, {
     refreshLifetimeSeconds: accounts.refreshExpireDays * 86_400,
     recheckSeconds: accounts.recheckSeconds,
     reuseSeconds: accounts.refreshReuseSeconds,
+    metrics,
   });
   const policy = new PasswordPolicy({ minLength: accounts.passwordMinLength });
   const users = new UserService(context, hasher, policy, sessions);
@@ -187,6 +189,7 @@ export function createServices(
     accessTokens,
     mfa,
     { requireVerifiedEmail: accounts.selfService.requireVerifiedEmail },
+    metrics,
   );
   const introspection = new IntrospectionService(context, codec, sessions, accessTokens);
   return { ...core, mfa, auth, introspection };

@@ -8,6 +8,7 @@ import {
 } from '../backend/hashing.js';
 import { ConcurrencyLimiter, QueueFullError, type DutyCycle } from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
+import { noMetrics, type ServiceMetrics } from './metrics.js';
 
 /** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
 const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
@@ -37,6 +38,8 @@ export interface HasherOptions {
   dutyCycle?: DutyCycle;
   /** Where the hashes are computed: in this process unless told (the server hashes niced). */
   functions?: HashFunctions;
+  /** Where the queue's depth and waits are reported (the server's metrics). */
+  metrics?: ServiceMetrics;
 }
 
 function busy(cause: QueueFullError): ServiceUnavailableError {
@@ -52,11 +55,17 @@ export class PasswordHasher {
   constructor(options: HasherOptions = {}) {
     this.upgradeLegacy = options.upgradeLegacy ?? true;
     this.functions = options.functions ?? inProcessHashing;
-    this.limiter = new ConcurrencyLimiter(
+    const metrics = options.metrics ?? noMetrics;
+    const limiter = new ConcurrencyLimiter(
       options.concurrency ?? 1,
       options.maxQueued ?? 64,
       options.dutyCycle ?? 1,
+      (seconds) => {
+        metrics.hashWaited(seconds);
+      },
     );
+    metrics.watchHashQueue(() => ({ queued: limiter.queued, running: limiter.busy }));
+    this.limiter = limiter;
   }
 
   /** Runs one expensive hash operation in its turn, or refuses when too many are waiting. */

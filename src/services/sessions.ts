@@ -6,6 +6,7 @@ import { auditEvents } from '../models/audit.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
 import { AuditCRUD, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
+import { noMetrics, type ServiceMetrics } from './metrics.js';
 import {
   CHANNEL,
   RefreshTokenCRUD,
@@ -48,6 +49,8 @@ export interface SessionOptions {
   reuseSeconds?: number;
   /** Sessions whose state is kept in memory; the least recently checked go first. */
   cacheSize?: number;
+  /** Where revocations are counted (the server's metrics). */
+  metrics?: ServiceMetrics;
 }
 
 interface CachedState {
@@ -69,6 +72,7 @@ export class SessionService extends AppService {
   private readonly loading = new Map<string, Promise<SessionState | undefined>>();
   private readonly recheckMs: number;
   private readonly cacheSize: number;
+  private readonly metrics: ServiceMetrics;
   /** Bumped whenever cached states are dropped: a read that began before must not be kept. */
   private generation = 0;
 
@@ -89,6 +93,7 @@ export class SessionService extends AppService {
     this.audit = new AuditCRUD(context, auditEvents);
     this.recheckMs = options.recheckSeconds * 1000;
     this.cacheSize = options.cacheSize ?? 10_000;
+    this.metrics = options.metrics ?? noMetrics;
     context.listen?.(CHANNEL, (payload) => {
       this.heard(payload);
     });
@@ -159,7 +164,9 @@ export class SessionService extends AppService {
         if (retried !== undefined) return retried;
         // Committed with this transaction: the revocation must stand although the request fails.
         const session = await this.sessions.withUser(known.sessionId, tx);
-        await this.sessions.revoke({ sessionId: known.sessionId }, 'refresh token reused', tx);
+        const reason = 'refresh token reused';
+        const revoked = await this.sessions.revoke({ sessionId: known.sessionId }, reason, tx);
+        this.metrics.sessionsRevoked(reason, revoked.length);
         await this.sessions.announce(`s:${known.sessionId}`, tx);
         await this.audit.record(
           {
@@ -231,6 +238,7 @@ export class SessionService extends AppService {
     const revoked = await this.transaction(async (tx) => {
       const [ended] = await this.sessions.revoke({ sessionId, userId }, reason, tx);
       if (ended === undefined) return false;
+      this.metrics.sessionsRevoked(reason, 1);
       await this.sessions.announce(`s:${sessionId}`, tx);
       await this.recordRevocations([ended], reason, by, tx);
       return true;
@@ -290,6 +298,7 @@ export class SessionService extends AppService {
   /** Ends every login of a user (password changed, account disabled); returns how many. */
   async revokeUserSessions(userId: number, reason: string, tx?: Executor): Promise<number> {
     const revoked = await this.sessions.revoke({ userId }, reason, tx);
+    this.metrics.sessionsRevoked(reason, revoked.length);
     await this.announceUserChange(userId, tx);
     return revoked.length;
   }

@@ -4,6 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import pg from 'pg';
 import type { Settings } from '../config.js';
 import { DatabaseUnavailableError } from './errors.js';
+import { DatabaseInstruments } from './instruments.js';
 import type { AppDb, ArrayQuery, Database, Dsn } from './types.js';
 
 /**
@@ -57,6 +58,8 @@ export function poolDatabase(
   options: { prepared: boolean; onClose?: () => Promise<void> },
 ): Database {
   handleConnectionErrors(pool);
+  const instruments = new DatabaseInstruments();
+  instruments.addPool('primary', pool);
   const db = drizzle({ client: pool }) as unknown as AppDb;
   const checkName = statementNames();
   const queryArrays: ArrayQuery = async (name, text, values) => {
@@ -73,6 +76,7 @@ export function poolDatabase(
     queryArrays,
     label,
     dsn,
+    instruments,
     async ping() {
       await db.execute(sql`select 1`);
     },

@@ -3,6 +3,7 @@ import type { ExtractTablesWithRelations, SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { NotificationHandler } from '../listener.js';
 import type { ReplicaSet } from './replicas.js';
+import type { DatabaseInstruments } from './instruments.js';
 
 /** No relational query API: CRUD classes build their queries from the tables they import. */
 export type Schema = Record<string, never>;
@@ -36,6 +37,11 @@ export interface Database {
   readonly dsn: Dsn;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * The pools and the query timing the metrics read; absent where no pool stands between this
+   * process and the database (PGlite in this process: pglite:memory, or a tool's own embedded).
+   */
+  readonly instruments?: DatabaseInstruments;
   /**
    * Hears NOTIFY on a channel until the database is closed. Only a PostgreSQL server offers it:
    * an embedded database serves one process, which needs no telling.
