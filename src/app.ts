@@ -10,8 +10,10 @@ import type { Logger } from 'pino';
 import type { Database } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
+import { activeTracing } from './backend/tracing.js';
 import { drainPlugin, httpServerOptions } from './backend/http_server.js';
 import { securityPlugin } from './routers/security.js';
+import { tracingPlugin } from './routers/tracing.js';
 import {
   APP_NAME,
   DOCS_PATH,
@@ -78,6 +80,9 @@ export async function buildApp(options: AppOptions) {
     ...httpServerOptions(settings),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Traces, when OTEL_* turned them on (backend/tracing.ts): first, so every hook runs in the span.
+  const tracing = activeTracing();
+  if (tracing !== undefined) await app.register(tracingPlugin, { tracing });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRoute', documentSharedErrors);

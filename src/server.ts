@@ -6,6 +6,7 @@ import { buildApp, type App } from './app.js';
 import type { Settings } from './backend/config.js';
 import { openDatabase, resolveTokenKey, type Database } from './backend/database.js';
 import { createLogger } from './backend/logging.js';
+import { stopTracing } from './backend/tracing.js';
 import { drainAndClose } from './backend/http_server.js';
 import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
@@ -46,6 +47,8 @@ export async function startServer(
         // requests finish (backend/http_server.ts); then the pool (and an embedded database).
         await drainAndClose(app, settings.http.drain_ms);
         await database.close();
+        // The spans of the last requests are exported before the process ends.
+        await stopTracing();
       },
     };
   } catch (error) {
