@@ -79,12 +79,13 @@ export function activeTracing(): Tracing | undefined {
 }
 
 /**
- * Starts exporting traces when the environment asks for it (tracingWanted); the SDK's own
+ * Starts exporting traces when process.env asks for it (tracingWanted); the SDK's own
  * complaints (an export that failed) go to `logger` as warnings. Idempotent.
  */
-export async function startTracing(env: NodeJS.ProcessEnv, logger: Logger): Promise<boolean> {
+export async function startTracing(logger: Logger): Promise<boolean> {
   if (active !== undefined) return true;
-  if (!tracingWanted(env)) return false;
+  // The SDK reads process.env itself (the exporter, the sampler): so does the switch.
+  if (!tracingWanted(process.env)) return false;
   const { startSdk } = await import('./tracing_sdk.js');
   active = await startSdk(logger);
   return true;
@@ -105,8 +106,8 @@ export interface SpanDescription {
 
 /**
  * Runs `work` in a span that is a child of the current one (the request's); with tracing off,
- * or outside any traced request (start-up, background work), it just runs `work`. `describe`
- * runs only for a sampled span: an unsampled request pays for no names or attributes.
+ * outside any traced request (start-up, background work) or in a request the sampler left out,
+ * it just runs `work`. `describe` runs only for a recorded span.
  */
 export function inChildSpan<T>(
   describe: () => SpanDescription,
@@ -116,7 +117,8 @@ export function inChildSpan<T>(
   if (active === undefined) return work();
   const { api, tracer } = active;
   const parent = api.context.active();
-  if (api.trace.getSpan(parent) === undefined) return work();
+  // Children of an unsampled request would be unsampled too: they are not made at all.
+  if (api.trace.getSpan(parent)?.isRecording() !== true) return work();
   const spanKind = kind === 'client' ? api.SpanKind.CLIENT : api.SpanKind.INTERNAL;
   const span = tracer.startSpan('span', { kind: spanKind }, parent);
   if (span.isRecording()) {

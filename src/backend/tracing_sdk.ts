@@ -40,6 +40,10 @@ export async function startSdk(logger: Logger): Promise<Tracing> {
   return {
     api,
     tracer: provider.getTracer(APP_NAME, VERSION),
-    shutdown: () => provider.shutdown(),
+    // A collector that is down at the end costs the last spans, not a failed stop.
+    shutdown: () =>
+      provider.shutdown().catch((error: unknown) => {
+        logger.warn({ component: 'opentelemetry', err: error }, 'could not send the last spans');
+      }),
   };
 }

@@ -41,7 +41,7 @@ async function serve(options: ServeOptions): Promise<void> {
     throw error;
   }
   // Each serving process traces its own requests (a cluster's primary serves none).
-  await tracing.startTracing(process.env, logger);
+  await tracing.startTracing(logger);
   closeOnSignals(await startServer(settings, logger), logger);
 }
 

@@ -58,15 +58,19 @@ function tracingHooks(
       done();
       return;
     }
-    const { traceId, spanId } = trace.span.spanContext();
-    void reply.header('traceresponse', `00-${traceId}-${spanId}-${traceFlags(trace.span)}`);
-    api.context.with(trace.context, done);
+    const { span } = trace;
+    const { traceId, spanId } = span.spanContext();
+    void reply.header('traceresponse', `00-${traceId}-${spanId}-${traceFlags(span)}`);
+    // A request the sampler left out makes no child spans, so it needs no context (which costs
+    // every promise of the request a copy): its ids are in its logger and its response.
+    if (span.isRecording()) api.context.with(trace.context, done);
+    else done();
   });
   // A request body arrives in the socket's callbacks, outside that context: enter it again.
   app.addHook('preValidation', (request, _reply, done) => {
     const trace = traces.get(request.raw);
-    if (trace === undefined) done();
-    else api.context.with(trace.context, done);
+    if (trace?.span.isRecording() === true) api.context.with(trace.context, done);
+    else done();
   });
 
   /** Ends the request's span, with the status sent, or none when the client left first. */
