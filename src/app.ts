@@ -10,10 +10,12 @@ import type { Logger } from 'pino';
 import type { Database } from './backend/database.js';
 import type { Settings } from './backend/config.js';
 import { AccessLog } from './backend/logging.js';
+import { activeTracing } from './backend/tracing.js';
 import { drainPlugin, httpServerOptions } from './backend/http_server.js';
 import { metricsRoute, requestMetricsPlugin } from './backend/metrics/http.js';
 import type { ServerMetrics } from './backend/metrics/index.js';
 import { securityPlugin } from './routers/security.js';
+import { tracingPlugin } from './routers/tracing.js';
 import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
 import {
   clientErrorHandler,
@@ -90,6 +92,9 @@ export async function buildApp(options: AppOptions) {
     ...httpServerOptions(settings),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Traces, when OTEL_* turned them on (backend/tracing.ts): first, so every hook runs in the span.
+  const tracing = activeTracing();
+  if (tracing !== undefined) await app.register(tracingPlugin, { tracing });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
   app.addHook('onRoute', documentSharedErrors);

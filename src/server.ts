@@ -7,6 +7,7 @@ import type { Settings } from './backend/config.js';
 import { openDatabase, resolveTokenKey, type Database } from './backend/database.js';
 import { createLogger } from './backend/logging.js';
 import { resolveKeysSecret } from './backend/keys_secret.js';
+import { stopTracing } from './backend/tracing.js';
 import { drainAndClose } from './backend/http_server.js';
 import { prepareDatabase } from './prepare.js';
 import { DOCS_PATH } from './const.js';
@@ -81,6 +82,8 @@ export async function startServer(
         await drainAndClose(app, settings.http.drain_ms);
         await metricsListener?.close();
         await database.close();
+        // The spans of the last requests are exported before the process ends.
+        await stopTracing();
       },
     };
   } catch (error) {

@@ -19,22 +19,29 @@ interface ServeOptions {
 async function serve(options: ServeOptions): Promise<void> {
   const settings = settingsFrom({ overrides: { host: options.host, port: options.port } });
   // Imported here: the server module brings Fastify and its plugins, which no other command uses.
-  const [{ createLogger }, { closeOnSignals, startServer }, workers] = await Promise.all([
+  const [{ createLogger }, { closeOnSignals, startServer }, workers, tracing] = await Promise.all([
     import('../backend/logging.js'),
     import('../server.js'),
     import('../cluster.js'),
+    import('../backend/tracing.js'),
   ]);
   const logger = createLogger(settings.log_level);
   try {
+    // OTEL_* values the exporter cannot honour stop the start, in a cluster's primary too.
+    tracing.tracingWanted(process.env);
     const count = workers.parseWorkers(options.workers);
     if (count > 1 && cluster.isPrimary) {
       await workers.superviseWorkers(settings, count, logger);
       return;
     }
   } catch (error) {
-    if (error instanceof workers.WorkersError) throw new InputError(error.message);
+    if (error instanceof workers.WorkersError || error instanceof tracing.TracingConfigError) {
+      throw new InputError(error.message);
+    }
     throw error;
   }
+  // Each serving process traces its own requests (a cluster's primary serves none).
+  await tracing.startTracing(logger);
   closeOnSignals(await startServer(settings, logger), logger);
 }
 

@@ -6,6 +6,7 @@ import {
   inProcessHashing,
   type HashFunctions,
 } from '../backend/hashing.js';
+import { inChildSpan } from '../backend/tracing.js';
 import { ConcurrencyLimiter, QueueFullError, type DutyCycle } from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
 import { noMetrics, type ServiceMetrics } from './metrics.js';
@@ -13,6 +14,9 @@ import { noMetrics, type ServiceMetrics } from './metrics.js';
 /** OWASP's argon2id setting (19 MiB, 2 passes, 1 lane): strong, and cheap enough for 2 cores. */
 const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 const BCRYPT_PREFIX = /^\$2[aby]\$/;
+/** The spans of a request's hashing (with tracing on): their time includes the wait in the queue. */
+const HASH_SPAN = () => ({ name: 'password hash', attributes: {} });
+const VERIFY_SPAN = () => ({ name: 'password verify', attributes: {} });
 
 export interface Verification {
   ok: boolean;
@@ -94,11 +98,13 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return this.limited(() => this.functions.argon2Hash(password, ARGON2_OPTIONS));
+    return inChildSpan(HASH_SPAN, () =>
+      this.limited(() => this.functions.argon2Hash(password, ARGON2_OPTIONS)),
+    );
   }
 
   verify(storedHash: string, password: string): Promise<Verification> {
-    return this.limited(() => this.verifyNow(storedHash, password));
+    return inChildSpan(VERIFY_SPAN, () => this.limited(() => this.verifyNow(storedHash, password)));
   }
 
   private async verifyNow(storedHash: string, password: string): Promise<Verification> {
@@ -125,9 +131,12 @@ export class PasswordHasher {
    * Spends the time of a real verification for a user that does not exist, so the response
    * time does not tell an attacker which emails have accounts.
    */
-  async verifyNothing(password: string): Promise<void> {
-    const dummy = await this.dummy();
-    await this.limited(() => this.functions.argon2Verify(dummy, password));
+  verifyNothing(password: string): Promise<void> {
+    // The same span as a real verification: a trace does not tell unknown users apart either.
+    return inChildSpan(VERIFY_SPAN, async () => {
+      const dummy = await this.dummy();
+      await this.limited(() => this.functions.argon2Verify(dummy, password));
+    });
   }
 
   /** The hash verifyNothing checks against: made once, in turn, and made again if that failed. */

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Settings } from '../config.js';
 import { DatabaseUnavailableError } from './errors.js';
 import { DatabaseInstruments } from './instruments.js';
+import { tracedPool } from './traced.js';
 import type { AppDb, ArrayQuery, Database, Dsn } from './types.js';
 
 /**
@@ -60,11 +61,13 @@ export function poolDatabase(
   handleConnectionErrors(pool);
   const instruments = new DatabaseInstruments();
   instruments.addPool('primary', pool);
-  const db = drizzle({ client: pool }) as unknown as AppDb;
+  // With tracing on, every statement is a span (database/traced.ts); off, this is `pool` itself.
+  const client = tracedPool(pool);
+  const db = drizzle({ client }) as unknown as AppDb;
   const checkName = statementNames();
   const queryArrays: ArrayQuery = async (name, text, values) => {
     checkName(name, text);
-    const result = await pool.query<unknown[]>(
+    const result = await client.query<unknown[]>(
       options.prepared
         ? { name, text, values, rowMode: 'array' }
         : { text, values, rowMode: 'array' },
