@@ -12,6 +12,7 @@ import {
   type RunResult,
   type Server,
 } from './support/process.js';
+import { USER_SCOPES } from './support/http.js';
 import { scaled } from './support/timeouts.js';
 
 /**
@@ -110,7 +111,7 @@ describe('myapi tokens commands', { concurrency: 1 }, () => {
         assert.match(tokenId ?? '', /^[0-9a-f-]{36}$/);
         assert.equal(name, 'ci job');
         assert.equal(prefix, secret.slice(0, 16));
-        assert.equal(scope, 'movies:read');
+        assert.equal(scope, USER_SCOPES);
         assert.ok(!Number.isNaN(Date.parse(created_at ?? '')));
         assert.ok(!Number.isNaN(Date.parse(lastUsed ?? '')), `last used: ${lastUsed ?? ''}`);
         const days = (Date.parse(expires ?? '') - Date.now()) / 86_400_000;

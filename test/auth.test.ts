@@ -12,7 +12,7 @@ import {
   TOKEN_KEY,
   type TestApp,
 } from './support/databases.js';
-import { form, login, seedTutorial, USER } from './support/http.js';
+import { form, login, seedTutorial, USER, USER_SCOPES } from './support/http.js';
 import { scaled } from './support/timeouts.js';
 
 function b64(value: object): string {
@@ -59,7 +59,7 @@ describeEachDatabase('authentication', (kind) => {
       'scope',
       'token_type',
     ]);
-    assert.equal(body.scope, 'movies:read');
+    assert.equal(body.scope, USER_SCOPES);
     assert.equal(body.token_type, 'bearer');
     assert.equal(body.expires_in, 3600);
     const accessToken = String(body.access_token);
@@ -78,7 +78,7 @@ describeEachDatabase('authentication', (kind) => {
     assert.equal(claims.aud, 'myapi');
     assert.equal(typeof claims.jti, 'string');
     assert.match(String(claims.sid), /^[0-9a-f-]{36}$/);
-    assert.equal(claims.scope, 'movies:read');
+    assert.equal(claims.scope, USER_SCOPES);
     assert.equal(Number(claims.exp) - Number(claims.iat), 3600);
     assert.equal((await getMovie(`Bearer ${accessToken}`)).statusCode, 200);
   });

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import type { Browser, Page, Response } from 'playwright-core';
 import { launchChromium } from './support/browser.js';
 import { CLI, CREATE_USER_ARGS, scaled, USER } from './support/process.js';
+import { SCOPE_DESCRIPTIONS } from '../src/services/scopes.js';
 
 const LOCAL_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const READY_TIMEOUT_MS = scaled(30_000);
@@ -270,11 +271,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
           password: {
             tokenUrl: '/token',
             refreshUrl: '/token',
-            scopes: {
-              'movies:read': 'Read movies',
-              'movies:write': 'Add, change and delete movies',
-              'users:admin': 'Manage user accounts',
-            },
+            scopes: SCOPE_DESCRIPTIONS,
           },
         },
       },

@@ -25,9 +25,10 @@ import { createServerDatabase, TOKEN_KEY } from './support/databases.js';
 import { CLI, cleanEnv, scaled } from './support/process.js';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
-const DIRECTORS = ['directors', 'name:text', 'born:int?', 'country:text?', '--id', 'serial'];
+// Names no checkout is likely to have already: the copy holds the checkout's own services too.
+const DIRECTORS = ['gen_directors', 'name:text', 'born:int?', 'country:text?', '--id', 'serial'];
 const STUDIOS = [
-  'studios',
+  'gen_studios',
   'code:text!',
   'founded:date?',
   'revenue:numeric(12,2)?',
@@ -137,7 +138,7 @@ describe(
         assert.equal(result.status, 0, result.stderr);
         assert.match(result.stdout, /files written or changed/);
       }
-      for (const name of ['directors', 'studios']) {
+      for (const name of ['gen_directors', 'gen_studios']) {
         for (const path of [
           `src/models/${name}.ts`,
           `src/routers/${name}.ts`,
@@ -151,14 +152,14 @@ describe(
       const registry = readFileSync(join(copy, 'src/services/registry.ts'), 'utf8');
       assert.match(
         registry.replace(/\s+/g, ''),
-        /\[moviesDefinition,usersDefinition,directorsDefinition,studiosDefinition,?\]/,
+        /,genDirectorsDefinition,genStudiosDefinition,?\]/,
       );
       const migrations = readdirSync(join(copy, 'drizzle')).filter((name) => name.endsWith('.sql'));
-      const directors = migrations.find((name) => name.endsWith('_create_directors.sql'));
-      const studios = migrations.find((name) => name.endsWith('_create_studios.sql'));
+      const directors = migrations.find((name) => name.endsWith('_create_gen_directors.sql'));
+      const studios = migrations.find((name) => name.endsWith('_create_gen_studios.sql'));
       assert.ok(directors !== undefined && studios !== undefined, migrations.join(' '));
       const sql = readFileSync(join(copy, 'drizzle', studios), 'utf8');
-      assert.match(sql, /CREATE TABLE "myapi"\."studios"/);
+      assert.match(sql, /CREATE TABLE "myapi"\."gen_studios"/);
       assert.match(sql, /"id" uuid PRIMARY KEY DEFAULT gen_random_uuid\(\)/);
       assert.match(sql, /"revenue" numeric\(12, 2\)/);
       assert.match(sql, /UNIQUE\("code"\)/);
@@ -174,11 +175,11 @@ describe(
         'src/services/registry.ts',
         'src/models',
         'src/schemas',
-        'src/services/directors',
-        'src/services/studios',
+        'src/services/gen_directors',
+        'src/services/gen_studios',
         'src/routers',
-        'test/directors.test.ts',
-        'test/studios.test.ts',
+        'test/gen_directors.test.ts',
+        'test/gen_studios.test.ts',
       ];
       const lint = await run(copy, ['node_modules/eslint/bin/eslint.js', ...generated]);
       assert.equal(lint.status, 0, lint.stdout);
@@ -197,8 +198,8 @@ describe(
         for (const dsn of [`pglite:${join(dirname(copy), 'pgdata')}`, server.dsn]) {
           const result = await tsxCli(['migrate'], dsn);
           assert.equal(result.status, 0, result.stderr);
-          assert.match(result.stdout, /applied \d{4}_create_directors/);
-          assert.match(result.stdout, /applied \d{4}_create_studios/);
+          assert.match(result.stdout, /applied \d{4}_create_gen_directors/);
+          assert.match(result.stdout, /applied \d{4}_create_gen_studios/);
         }
       } finally {
         await server.drop();
@@ -211,8 +212,8 @@ describe(
         '--import',
         'tsx',
         '--test',
-        'test/directors.test.ts',
-        'test/studios.test.ts',
+        'test/gen_directors.test.ts',
+        'test/gen_studios.test.ts',
       ]);
       assert.equal(result.status, 0, result.stdout.slice(-4000));
       assert.match(result.stdout, /# fail 0/);
@@ -222,10 +223,10 @@ describe(
     });
 
     it('remove-service takes both out and leaves the tree exactly as before', async () => {
-      const early = await myapi('remove-service', 'directors', '--discard-migration');
+      const early = await myapi('remove-service', 'gen_directors', '--discard-migration');
       assert.equal(early.status, 1, 'directors is not the newest migration');
       assert.match(early.stderr, /not the newest/);
-      for (const name of ['studios', 'directors']) {
+      for (const name of ['gen_studios', 'gen_directors']) {
         const result = await myapi('remove-service', name, '--discard-migration');
         assert.equal(result.status, 0, result.stderr);
       }
@@ -233,22 +234,22 @@ describe(
     });
 
     it('remove-service without --discard-migration writes a migration that drops the table', async () => {
-      const pgdata = `pglite:${join(dirname(copy), 'labels')}`;
-      assert.equal((await myapi('new-service', 'labels', 'name:text!')).status, 0);
+      const pgdata = `pglite:${join(dirname(copy), 'gen_labels')}`;
+      assert.equal((await myapi('new-service', 'gen_labels', 'name:text!')).status, 0);
       assert.equal((await tsxCli(['migrate'], pgdata)).status, 0);
-      const removed = await myapi('remove-service', 'labels');
+      const removed = await myapi('remove-service', 'gen_labels');
       assert.equal(removed.status, 0, removed.stderr);
       const drop = readdirSync(join(copy, 'drizzle')).find((name) =>
-        name.endsWith('_drop_labels.sql'),
+        name.endsWith('_drop_gen_labels.sql'),
       );
       assert.ok(drop !== undefined);
       assert.match(
         readFileSync(join(copy, 'drizzle', drop), 'utf8'),
-        /DROP TABLE "myapi"\."labels"/,
+        /DROP TABLE "myapi"\."gen_labels"/,
       );
       const migrated = await tsxCli(['migrate'], pgdata);
       assert.equal(migrated.status, 0, migrated.stderr);
-      assert.match(migrated.stdout, /applied \d{4}_drop_labels/);
+      assert.match(migrated.stdout, /applied \d{4}_drop_gen_labels/);
     });
   },
 );

@@ -9,7 +9,7 @@ import {
   TOKEN_KEY,
   type TestDatabase,
 } from './support/databases.js';
-import { ADMIN, USER } from './support/http.js';
+import { ADMIN, ALL_SCOPES, USER, USER_SCOPES } from './support/http.js';
 import { listening, type Answer, type Client, type TokenPair } from './support/listening.js';
 
 function claimsOf(token: string): Record<string, unknown> {
@@ -110,7 +110,7 @@ describeEachDatabase('token introspection (RFC 7662)', (kind) => {
     const { refresh_token, access_token } = await userPair();
     const refresh = await activeAnswer(refresh_token, { token_type_hint: 'refresh_token' });
     assert.equal(refresh.token_type, 'refresh_token');
-    assert.equal(refresh.scope, 'movies:read');
+    assert.equal(refresh.scope, USER_SCOPES);
     assert.equal(refresh.username, USER.email);
     assert.equal(refresh.sub, String(userId));
     assert.equal(refresh.iss, 'myapi');
@@ -201,17 +201,14 @@ describeEachDatabase('token introspection (RFC 7662)', (kind) => {
     assert.equal(second.status, 201, second.text);
     const pair = await http.login('ops@myapi.com', ADMIN.password);
     const pat = await personal(bearer(pair.access_token));
-    assert.equal(
-      (await activeAnswer(pair.access_token)).scope,
-      'movies:read movies:write users:admin',
-    );
+    assert.equal((await activeAnswer(pair.access_token)).scope, ALL_SCOPES);
 
     await http.request('PATCH', `/users/${second.body.user_id}`, {
       authorization: admin,
       json: { is_superuser: false },
     });
     for (const token of [pair.access_token, pair.refresh_token, pat.token]) {
-      assert.equal((await activeAnswer(token)).scope, 'movies:read');
+      assert.equal((await activeAnswer(token)).scope, USER_SCOPES);
     }
 
     await http.request('PATCH', `/users/${second.body.user_id}`, {

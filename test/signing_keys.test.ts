@@ -17,6 +17,7 @@ import { KEYS_SECRET, headerOf, keySetApp, type KeySetApp } from './support/keys
 import { USER } from './support/http.js';
 import { accountOptions, createServices } from '../src/services/index.js';
 import { delay, scaled } from './support/process.js';
+import { SCOPE_DESCRIPTIONS } from '../src/services/scopes.js';
 
 // The test servers speak plain HTTP on 127.0.0.1; oauth4webapi insists on https unless told.
 // eslint-disable-next-line @typescript-eslint/no-deprecated
@@ -177,7 +178,7 @@ describeEachDatabase('signing keys, JWKS and metadata', { timeout: scaled(120_00
     assert.equal(as.introspection_endpoint, `${first.url}/token/introspect`);
     assert.equal(as.jwks_uri, `${first.url}/.well-known/jwks.json`);
     assert.deepEqual(as.grant_types_supported, ['password', 'refresh_token']);
-    assert.deepEqual(as.scopes_supported, ['movies:read', 'movies:write', 'users:admin']);
+    assert.deepEqual(as.scopes_supported, Object.keys(SCOPE_DESCRIPTIONS));
     assert.deepEqual(as.response_types_supported, []);
     assert.deepEqual(as.token_endpoint_auth_methods_supported, ['none']);
 

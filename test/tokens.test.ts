@@ -13,11 +13,13 @@ import {
   seedTutorial,
   tokenRequest,
   USER,
+  ALL_SCOPES,
+  USER_SCOPES,
 } from './support/http.js';
+import { SCOPE_DESCRIPTIONS } from '../src/services/scopes.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
-const ALL_SCOPES = 'movies:read movies:write users:admin';
 const PASSWORD = 'tokens test passphrase';
 const REUSE_MESSAGE = 'refresh token reused: login revoked (suspected token theft)';
 
@@ -139,7 +141,7 @@ describeEachDatabase('tokens', (kind) => {
       ]);
       assert.equal(body.token_type, 'bearer');
       assert.equal(body.expires_in, 3600);
-      assert.equal(body.scope, 'movies:read');
+      assert.equal(body.scope, USER_SCOPES);
       // Opaque: 256 random bits in base64url, not a JWT (no dots, nothing to decode).
       assert.match(body.refresh_token, BASE64URL);
       assert.ok(body.refresh_token.length >= 43, body.refresh_token);
@@ -149,7 +151,7 @@ describeEachDatabase('tokens', (kind) => {
       const claims = claimsOf(body.access_token);
       assert.match(String(claims.sub), /^[1-9][0-9]*$/);
       assert.match(String(claims.sid), UUID);
-      assert.equal(claims.scope, 'movies:read');
+      assert.equal(claims.scope, USER_SCOPES);
       assert.equal(claims.iss, 'myapi');
       assert.equal(claims.aud, 'myapi');
       await assertWorks(body.access_token);
@@ -166,8 +168,8 @@ describeEachDatabase('tokens', (kind) => {
   describe('scopes', () => {
     it('gives a regular user movies:read and a superuser every scope by default', async () => {
       const user = await loginTokens(t.app);
-      assert.equal(user.scope, 'movies:read');
-      assert.equal(claimsOf(user.access_token).scope, 'movies:read');
+      assert.equal(user.scope, USER_SCOPES);
+      assert.equal(claimsOf(user.access_token).scope, USER_SCOPES);
       const admin = await loginTokens(t.app, ADMIN.email, ADMIN.password);
       assert.equal(admin.scope, ALL_SCOPES);
       assert.equal(claimsOf(admin.access_token).scope, ALL_SCOPES);
@@ -230,7 +232,7 @@ describeEachDatabase('tokens', (kind) => {
       const second = response.json<Token>();
       assert.equal(second.token_type, 'bearer');
       assert.equal(second.expires_in, 3600);
-      assert.equal(second.scope, 'movies:read');
+      assert.equal(second.scope, USER_SCOPES);
       assert.notEqual(second.access_token, first.access_token);
       assert.notEqual(second.refresh_token, first.refresh_token);
       assert.match(second.refresh_token, BASE64URL);
@@ -350,8 +352,8 @@ describeEachDatabase('tokens', (kind) => {
       const response = await refresh(tokens.refresh_token);
       assert.equal(response.statusCode, 200, response.body);
       const refreshed = response.json<Token>();
-      assert.equal(refreshed.scope, 'movies:read');
-      assert.equal(claimsOf(refreshed.access_token).scope, 'movies:read');
+      assert.equal(refreshed.scope, USER_SCOPES);
+      assert.equal(claimsOf(refreshed.access_token).scope, USER_SCOPES);
       await assertInsufficientScope(refreshed.access_token, '/users', 'users:admin');
 
       assertOAuthError(await refresh(refreshed.refresh_token, 'users:admin'), 400, 'invalid_scope');
@@ -647,11 +649,13 @@ describeEachDatabase('tokens', (kind) => {
       assert.ok(password);
       assert.equal(password.tokenUrl, '/token');
       assert.equal(password.refreshUrl, '/token');
-      assert.deepEqual(password.scopes, {
-        'movies:read': 'Read movies',
-        'movies:write': 'Add, change and delete movies',
-        'users:admin': 'Manage user accounts',
-      });
+      // Every registered service's scopes, movies' and users' first (services/registry.ts).
+      assert.deepEqual(password.scopes, SCOPE_DESCRIPTIONS);
+      assert.deepEqual(Object.entries(password.scopes).slice(0, 3), [
+        ['movies:read', 'Read movies'],
+        ['movies:write', 'Add, change and delete movies'],
+        ['users:admin', 'Manage user accounts'],
+      ]);
     });
 
     it('states the scopes each route needs', () => {

@@ -14,6 +14,8 @@ import {
   seedTutorial,
   tokenRequest,
   USER,
+  ALL_SCOPES,
+  USER_SCOPES,
 } from './support/http.js';
 
 /**
@@ -23,7 +25,6 @@ import {
 
 const USER_KEYS = ['email', 'is_active', 'is_superuser', 'name', 'user_id'];
 const STRONG = 'a long and unusual passphrase';
-const ALL_SCOPES = 'movies:read movies:write users:admin';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -192,7 +193,7 @@ describeEachDatabase('users', (kind) => {
       assert.deepEqual(after.json(), user);
       // No escalation: a new login still gets only movies:read.
       const tokens = await loginTokens(t.app, user.email, STRONG);
-      assert.equal(tokens.scope, 'movies:read');
+      assert.equal(tokens.scope, USER_SCOPES);
     });
   });
 
@@ -489,7 +490,7 @@ describeEachDatabase('users', (kind) => {
       const stale = await call('GET', '/users', promoted);
       assert.equal(stale.statusCode, 403, show(stale));
       assert.equal(problem(stale).error, 'insufficient_scope');
-      assert.equal((await loginTokens(t.app, user.email, STRONG)).scope, 'movies:read');
+      assert.equal((await loginTokens(t.app, user.email, STRONG)).scope, USER_SCOPES);
     });
 
     it('PATCH /users/{id} renames, and refuses an empty body, a blank name or an unknown field', async () => {

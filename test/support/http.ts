@@ -2,6 +2,7 @@ import type { App } from '../../src/app.js';
 import type { Token } from '../../src/schemas/auth.js';
 import type { UserCreate } from '../../src/schemas/users.js';
 import { accountOptions, createServices } from '../../src/services/index.js';
+import { allowedScopes } from '../../src/services/scopes.js';
 import { createTestApp, type DatabaseKind, type TestApp } from './databases.js';
 
 export const USER = { name: 'test user', email: 'test_user@myapi.com', password: 'qwerty123' };
@@ -89,3 +90,11 @@ export async function tutorialApp(
 export function writerAuthorization(t: TestApp): Promise<string> {
   return adminAuthorization(t);
 }
+
+/**
+ * What a password grant without `scope` gives (services/scopes.ts): a user every scope the
+ * services give every user (movies:read, and each generated service's read scope), a superuser
+ * every scope. Tests compare with these, so a new service changes no test.
+ */
+export const USER_SCOPES = allowedScopes(false).join(' ');
+export const ALL_SCOPES = allowedScopes(true).join(' ');
