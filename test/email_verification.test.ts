@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { eq, sql } from 'drizzle-orm';
 import { accountTokens } from '../src/models/account_tokens.js';
-import { bearer, from, loginOver, makeUser, withServer } from './support/accounts.js';
+import { auditRows, bearer, from, loginOver, makeUser, withServer } from './support/accounts.js';
 import {
   createTestDatabase,
   describeEachDatabase,
@@ -105,6 +105,12 @@ describeEachDatabase('email verification', { timeout: TEST_TIMEOUT_MS * 3 }, (ki
         'unchanged until confirmed',
       );
       assert.equal((await server.post('/users/verify-email', { token: code })).status, 204);
+      assert.deepEqual((await auditRows(t, 'email.change')).at(-1), {
+        outcome: 'success',
+        reason: null,
+        email: 'moved@myapi.test',
+        details: { from: 'mover@myapi.test', to: 'moved@myapi.test' },
+      });
       const told = await smtp.waitFor(
         'mover@myapi.test',
         /email address of your myapi account changed/,

@@ -5,6 +5,7 @@ import { eq, isNull, sql } from 'drizzle-orm';
 import { accountTokens } from '../src/models/account_tokens.js';
 import { users } from '../src/models/users.js';
 import {
+  auditRows,
   listenOn,
   loginOver,
   mailSettings,
@@ -123,6 +124,13 @@ describeEachDatabase('password reset', { timeout: TEST_TIMEOUT_MS * 4 }, (kind) 
     assert.equal(refreshed.status, 400);
     assert.equal((await loginOver(server.url, ALICE.email, ALICE.password)).status, 401);
     assert.equal((await loginOver(server.url, ALICE.email, NEW_PASSWORD)).status, 200);
+    const audited = await auditRows(t, 'password.reset');
+    assert.deepEqual(audited.at(-1), {
+      outcome: 'success',
+      reason: null,
+      email: ALICE.email,
+      details: {},
+    });
     const told = await smtp.waitFor(ALICE.email, /password was reset/);
     assert.match(told.text, /every login of the account has ended/);
     for (const token of [second, first]) {

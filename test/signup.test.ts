@@ -3,7 +3,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { eq } from 'drizzle-orm';
 import { users } from '../src/models/users.js';
-import { bearer, from, loginOver, makeUser, median, withServer } from './support/accounts.js';
+import {
+  auditRows,
+  bearer,
+  from,
+  loginOver,
+  makeUser,
+  median,
+  withServer,
+} from './support/accounts.js';
 import {
   createTestDatabase,
   describeEachDatabase,
@@ -118,6 +126,17 @@ describeEachDatabase('sign-up', { timeout: TEST_TIMEOUT_MS * 3 }, (kind) => {
       assert.match(notice.text, /Hello owner/);
       assert.equal((await loginOver(server.url, OWNER.email, OWNER.password)).status, 200);
       assert.equal((await loginOver(server.url, OWNER.email, 'intruder passphrase')).status, 401);
+      // The log tells the two apart, in the same transactions as the changes; no password in it.
+      const audited = await auditRows(t, 'signup');
+      assert.deepEqual(audited.slice(-2), [
+        {
+          outcome: 'success',
+          reason: null,
+          email: 'fresh@myapi.test',
+          details: { invited: false },
+        },
+        { outcome: 'failure', reason: 'address taken', email: OWNER.email, details: {} },
+      ]);
     });
   });
 

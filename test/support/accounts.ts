@@ -1,7 +1,10 @@
 // Apps of the self-service account tests: real sockets, a real SMTP server, the outbox readable.
 import assert from 'node:assert/strict';
 import type { Settings } from '../../src/backend/config.js';
+import { asc, eq } from 'drizzle-orm';
+import { auditEvents } from '../../src/models/audit.js';
 import { mailOutbox } from '../../src/models/mail.js';
+import { users } from '../../src/models/users.js';
 import type { UserCreate } from '../../src/schemas/users.js';
 import { accountOptions, createServices } from '../../src/services/index.js';
 import type { App } from '../../src/app.js';
@@ -67,6 +70,21 @@ export async function listenOn(t: TestDatabase, changes: Partial<Settings>): Pro
 /** A user made as an operator makes one (the CLI's path): verified. */
 export async function makeUser(t: TestDatabase, user: UserCreate): Promise<void> {
   await createServices(t.database, { accounts: accountOptions(t.settings) }).users.createUser(user);
+}
+
+/** The audit log's rows of one event, oldest first, with the email of the user each names. */
+export function auditRows(t: TestDatabase, event: string) {
+  return t.database.db
+    .select({
+      outcome: auditEvents.outcome,
+      reason: auditEvents.reason,
+      email: users.email,
+      details: auditEvents.details,
+    })
+    .from(auditEvents)
+    .leftJoin(users, eq(users.user_id, auditEvents.user_id))
+    .where(eq(auditEvents.event, event))
+    .orderBy(asc(auditEvents.audit_id));
 }
 
 export function outboxRows(t: TestDatabase) {

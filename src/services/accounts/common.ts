@@ -1,7 +1,9 @@
 /** What the self-service account services share: settings, the outbox, the users' queries. */
 import { accountTokens } from '../../models/account_tokens.js';
+import { auditEvents } from '../../models/audit.js';
 import { users } from '../../models/users.js';
 import { InvalidInputError } from '../../exc.js';
+import { AuditCRUD } from '../audit/crud.js';
 import { AppService, type ServiceContext } from '../base.js';
 import type { Outbox } from '../mail/outbox.js';
 import type { PasswordHasher } from '../passwords.js';
@@ -44,6 +46,8 @@ export abstract class SelfService extends AppService {
   protected readonly users: AccountUserCRUD;
   protected readonly tokens: AccountTokenCRUD;
   protected readonly guard: MailRequestGuard;
+  /** Each change records its event in its own transaction (services/audit/). */
+  protected readonly audit: AuditCRUD;
 
   constructor(
     context: ServiceContext,
@@ -53,6 +57,7 @@ export abstract class SelfService extends AppService {
     this.users = new AccountUserCRUD(context, users);
     this.tokens = new AccountTokenCRUD(context, accountTokens);
     this.guard = new MailRequestGuard(parts.throttle);
+    this.audit = new AuditCRUD(context, auditEvents);
   }
 
   protected get options(): SelfServiceOptions {

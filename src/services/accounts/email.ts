@@ -29,6 +29,14 @@ export class EmailService extends SelfService {
         throw new ConflictError('Another account uses this address now');
       }
       await this.users.setVerifiedEmail(user.user_id, row.email, tx);
+      await this.audit.record(
+        {
+          event: 'email.change',
+          userId: user.user_id,
+          details: { from: user.email, to: row.email },
+        },
+        tx,
+      );
       await this.tokens.spendAll('change_email', user.user_id, tx);
       await this.tokens.spendAll('verify_email', user.user_id, tx);
       await this.parts.sessions.revokeUserSessions(user.user_id, 'email changed', tx);

@@ -66,6 +66,7 @@ export class PasswordResetService extends SelfService {
       const done = await this.transaction(async (tx) => {
         if ((await this.tokens.consume(['password_reset'], token, tx)) === undefined) return false;
         await this.users.setPasswordHash(user.user_id, hash, tx);
+        await this.audit.record({ event: 'password.reset', userId: user.user_id, client }, tx);
         await this.tokens.spendAll('password_reset', user.user_id, tx);
         await sessions.revokeUserSessions(user.user_id, 'password reset', tx);
         await outbox.enqueue(

@@ -56,8 +56,15 @@ export class SignupService extends SelfService {
         );
         const owner = existing ?? (await this.users.findByEmail(email, tx));
         await outbox.enqueue('address_taken', email, { name: owner?.name, email }, tx);
+        // One audit row on either path, as every other statement of a sign-up.
+        const taken = { outcome: 'failure', reason: 'address taken' } as const;
+        await this.audit.record({ event: 'signup', ...taken, userId: owner?.user_id, client }, tx);
         return;
       }
+      await this.audit.record(
+        { event: 'signup', userId: created.user_id, client, details: { invited } },
+        tx,
+      );
       if (invited) return;
       const { token } = await this.tokens.issue(
         {
