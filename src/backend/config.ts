@@ -90,7 +90,12 @@ function variableName(path: string, names: Map<string, string>): string {
 }
 
 /** Settings whose value an error message never shows. */
-const SECRET_SETTINGS = new Set(['token_key', 'token_keys_secret', 'mail.smtp_url']);
+const SECRET_SETTINGS = new Set([
+  'token_key',
+  'token_keys_secret',
+  'mail.smtp_url',
+  'metrics.token',
+]);
 
 function tokenKeyProblems(settings: Settings, names: Map<string, string>): string[] {
   const name = variableName('token_key', names);
