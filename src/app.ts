@@ -29,6 +29,8 @@ import { MovieSchema } from './schemas/movies.js';
 import { ProblemSchema } from './schemas/problem.js';
 import { TokenSchema } from './schemas/auth.js';
 import { UserSchema } from './schemas/users.js';
+import { AuditEventSchema } from './schemas/audit.js';
+import { UserSessionSchema } from './schemas/user_sessions.js';
 import { inProcessHashing, NicedHashing } from './backend/hashing.js';
 import { accountOptions, createServices } from './services/index.js';
 import { serviceDefinitions } from './services/registry.js';
@@ -112,6 +114,10 @@ export async function buildApp(options: AppOptions) {
   app.addSchema(MovieSchema);
   app.addSchema(TokenSchema);
   app.addSchema(UserSchema);
+  // Shared schemas are added here, before the strict validator: one added inside a plugin would
+  // give that plugin Fastify's default validator, which coerces "Infinity" into a number.
+  app.addSchema(AuditEventSchema);
+  app.addSchema(UserSessionSchema);
   useStrictValidation(app);
 
   await app.register(formbody);

@@ -1,7 +1,7 @@
 /** HTTP route of the security audit log: GET /audit (users:admin). */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { InvalidInputError } from '../exc.js';
-import { AuditEventSchema, AuditListSchema, AuditQuerySchema } from '../schemas/audit.js';
+import { AuditListSchema, AuditQuerySchema } from '../schemas/audit.js';
 import { problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 import { bearerSecurity, linkNextPage, requireScopes } from './deps.js';
@@ -27,7 +27,6 @@ export const auditRouter: FastifyPluginAsyncTypebox<{ services: Services }> = as
   { services },
 ) => {
   const { audit, auth } = services;
-  app.addSchema(AuditEventSchema);
 
   // Retention: the server prunes at start and then hourly; a failed prune waits for the next.
   let timer: NodeJS.Timeout | undefined;

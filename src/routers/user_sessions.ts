@@ -6,7 +6,6 @@ import {
   SessionIdParamsSchema,
   UserSessionListSchema,
   UserSessionParamsSchema,
-  UserSessionSchema,
 } from '../schemas/user_sessions.js';
 import { UserIdParamsSchema } from '../schemas/users.js';
 import type { Services } from '../services/index.js';
@@ -33,7 +32,6 @@ export const userSessionsRouter: FastifyPluginAsyncTypebox<{ services: Services 
   { services },
 ) => {
   const { sessions, users, auth } = services;
-  app.addSchema(UserSessionSchema);
   const self = { onRequest: requireScopes(auth) };
   const selfDoc = { tags: [USERS_TAG], security: bearerSecurity() };
   const admin = { onRequest: requireScopes(auth, USERS_ADMIN) };
