@@ -99,11 +99,19 @@ describe(
     before(() => {
       const root = mkdtempSync(join(tmpdir(), 'myapi-generator-'));
       copy = join(root, 'project');
-      // The files git tracks, as a fresh clone has them, with this checkout's installed packages.
-      const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: PROJECT, encoding: 'utf8' })
+      // The checkout's files (tracked, and new ones git does not ignore, such as a service just
+      // generated), with its installed packages.
+      const files = execFileSync(
+        'git',
+        ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+        {
+          cwd: PROJECT,
+          encoding: 'utf8',
+        },
+      )
         .split('\0')
         .filter((path) => path !== '' && existsSync(join(PROJECT, path)));
-      for (const path of tracked) {
+      for (const path of files) {
         mkdirSync(dirname(join(copy, path)), { recursive: true });
         cpSync(join(PROJECT, path), join(copy, path));
       }
