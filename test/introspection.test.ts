@@ -93,7 +93,7 @@ describeEachDatabase('token introspection (RFC 7662)', (kind) => {
     const claims = claimsOf(access_token);
     assert.deepEqual(answer.body, {
       active: true,
-      scope: 'movies:read',
+      scope: USER_SCOPES,
       username: USER.email,
       token_type: 'Bearer',
       exp: claims.exp,
