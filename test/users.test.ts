@@ -362,10 +362,7 @@ describeEachDatabase('users', (kind) => {
       assert.equal(user.is_active, true);
       assert.equal(user.is_superuser, false);
       assert.ok(!created.body.includes('hashed_password') && !created.body.includes('$argon2'));
-      assert.equal(
-        (await loginTokens(t.app, 'GRACE.HOPPER@myapi.com', STRONG)).scope,
-        'movies:read',
-      );
+      assert.equal((await loginTokens(t.app, 'GRACE.HOPPER@myapi.com', STRONG)).scope, USER_SCOPES);
 
       const fetched = await call('GET', `/users/${user.user_id}`, admin);
       assert.equal(fetched.statusCode, 200, show(fetched));
