@@ -1,5 +1,5 @@
 /** SessionService: login sessions, refresh-token rotation and the per-request session check. */
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ReadRouter, type Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { auditEvents } from '../models/audit.js';
@@ -16,16 +16,7 @@ import {
   type SessionSummary,
   type SessionWithUser,
 } from './session_crud.js';
-import { hashRefreshToken, newRefreshToken } from './tokens.js';
-
-/**
- * The refresh token that replaces `refreshToken`: an HMAC of a random salt keyed with the token
- * itself. Only a holder of the old token can derive it, and only with the salt from the
- * database, so a retry can be given the same successor although only hashes are stored.
- */
-function successorOf(refreshToken: string, salt: string): string {
-  return createHmac('sha256', refreshToken).update(salt).digest('base64url');
-}
+import { hashRefreshToken, newRefreshToken, successorOf } from './tokens.js';
 
 export type { SessionState, SessionSummary, SessionWithUser } from './session_crud.js';
 

@@ -1,5 +1,5 @@
 /** TokenCodec and refresh tokens: signing and verifying the JWT access tokens. */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { createSigner, createVerifier, TokenError } from 'fast-jwt';
 import { TOKEN_AUDIENCE, TOKEN_ISSUER, type Scope } from '../const.js';
 import { UnauthorizedError } from '../exc.js';
@@ -38,6 +38,15 @@ function isAccessClaims(payload: unknown): payload is TokenClaims {
 }
 
 /** Refresh tokens are 256 random bits; the database keeps only this digest of them. */
+/**
+ * The refresh token that replaces `refreshToken`: an HMAC of a random salt keyed with the token
+ * itself. Only a holder of the old token can derive it, and only with the salt from the
+ * database, so a retry can be given the same successor although only hashes are stored.
+ */
+export function successorOf(refreshToken: string, salt: string): string {
+  return createHmac('sha256', refreshToken).update(salt).digest('base64url');
+}
+
 export function hashRefreshToken(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }

@@ -1,5 +1,4 @@
 /** UserService and UserCRUD: user accounts, their rules and their queries. */
-import { and, asc, count, eq, gt, sql } from 'drizzle-orm';
 import { Value } from 'typebox/value';
 import type { Executor } from '../backend/database.js';
 import { sqlState } from '../backend/database.js';
@@ -15,75 +14,15 @@ import {
   type UserWithHash,
 } from '../schemas/users.js';
 import { AuditCRUD, type AuditEventName, type ClientInfo } from './audit/crud.js';
-import { AppCRUD, AppService, type ServiceContext } from './base.js';
+import { AppService, type ServiceContext } from './base.js';
 import type { PasswordHasher } from './passwords.js';
 import type { PasswordPolicy } from './password_policy.js';
 import type { SessionService } from './sessions.js';
+import { UserCRUD } from './users_crud.js';
+
+export { UserCRUD };
 
 const UNIQUE_VIOLATION = '23505';
-
-export class UserCRUD extends AppCRUD<typeof users> {
-  getByEmail(email: string, tx?: Executor): Promise<UserWithHash | undefined> {
-    // Emails from the tutorial's table may be in any case; lower(email) has an index.
-    return this.getOne(sql`lower(${users.email}) = ${email.toLowerCase()}`, tx);
-  }
-
-  getById(userId: number, tx?: Executor): Promise<UserWithHash | undefined> {
-    return this.getOne(eq(users.user_id, userId), tx);
-  }
-
-  async page(after: number, limit: number, tx?: Executor): Promise<UserWithHash[]> {
-    return this.on(tx)
-      .select()
-      .from(users)
-      .where(gt(users.user_id, after))
-      .orderBy(asc(users.user_id))
-      .limit(limit);
-  }
-
-  async total(tx?: Executor): Promise<number> {
-    const [row] = await this.on(tx).select({ n: count() }).from(users);
-    return row?.n ?? 0;
-  }
-
-  async setPasswordHash(userId: number, hash: string, tx?: Executor): Promise<void> {
-    await this.on(tx).update(users).set({ hashed_password: hash }).where(eq(users.user_id, userId));
-  }
-
-  async update(
-    userId: number,
-    changes: UserUpdate,
-    tx?: Executor,
-  ): Promise<UserWithHash | undefined> {
-    const [row] = await this.on(tx)
-      .update(users)
-      .set(changes)
-      .where(eq(users.user_id, userId))
-      .returning();
-    return row;
-  }
-
-  async remove(userId: number, tx?: Executor): Promise<boolean> {
-    const rows = await this.on(tx)
-      .delete(users)
-      .where(eq(users.user_id, userId))
-      .returning({ id: users.user_id });
-    return rows.length > 0;
-  }
-
-  /**
-   * The active superusers, locked until the transaction ends: two admins demoting each other at
-   * once are serialised here, so the second sees the first's change and the last one stays.
-   */
-  async lockActiveSuperusers(tx: Executor): Promise<number[]> {
-    const rows = await tx
-      .select({ id: users.user_id })
-      .from(users)
-      .where(and(eq(users.is_active, true), eq(users.is_superuser, true)))
-      .for('update');
-    return rows.map((row) => row.id);
-  }
-}
 
 /** The current password given for a change is wrong: 403, and a failure for the throttle. */
 export class WrongPasswordError extends ForbiddenError {
