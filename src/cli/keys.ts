@@ -90,5 +90,7 @@ export function registerKeys(program: Command): void {
     .command('retire')
     .description('stop a key verifying at once (a leaked key); tokens it signed are refused')
     .argument('<kid>', 'the key id, as `myapi keys list` shows it')
+    // A kid is a base64url thumbprint, so one in 64 starts with "-": it is the kid, not an option.
+    .allowUnknownOption()
     .action(retireKey);
 }
