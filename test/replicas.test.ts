@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startServer, tempDir, TEST_TIMEOUT_MS, type Server } from './support/process.js';
+import { freePort, startServer, tempDir, TEST_TIMEOUT_MS, type Server } from './support/process.js';
+import { parseExposition, valueOf } from './support/prometheus.js';
 import { bearerGet, bearerSend, cli, newUser, TOKEN_KEY, tokenFor } from './support/scale_out.js';
 import { scaled } from './support/timeouts.js';
 import { query, startTopology, waitFor, type Topology } from './support/topology.js';
@@ -20,6 +21,7 @@ describe('movie reads from a streaming replica', { timeout: TEST_TIMEOUT_MS * 8 
   let server: Server;
   let writerToken: string;
   let otherToken: string;
+  let metricsUrl: string;
 
   const standbyDsn = () => topology.standby?.dsn() ?? '';
   const replayed = async () => {
@@ -46,12 +48,13 @@ describe('movie reads from a streaming replica', { timeout: TEST_TIMEOUT_MS * 8 
         MYAPI_DATABASE__REPLICA_CHECK_MS: '100',
         MYAPI_TOKEN_KEY: TOKEN_KEY,
       };
+      metricsUrl = `http://127.0.0.1:${await freePort()}/metrics`;
       await cli(['migrate'], cwd, env);
       await cli(['seed'], cwd, env);
       const writer = await newUser(cwd, env, 'writer@replicas.test', true);
       const other = await newUser(cwd, env, 'other@replicas.test', true);
       await waitFor('the standby to replay the seed', replayed);
-      server = await startServer(cwd, env);
+      server = await startServer(cwd, { ...env, MYAPI_METRICS__PORT: new URL(metricsUrl).port });
       writerToken = (await tokenFor(server.url, writer)).access_token;
       otherToken = (await tokenFor(server.url, other)).access_token;
     },
@@ -102,6 +105,23 @@ describe('movie reads from a streaming replica', { timeout: TEST_TIMEOUT_MS * 8 
         (await movieStatus(otherToken, 700_002)) === 200
       );
     });
+  });
+
+  it("reports the replica's pool and times its queries in /metrics, beside the primary's", async () => {
+    const scrape = async () => parseExposition(await (await fetch(metricsUrl)).text());
+    const replica = { pool: 'replica-1', operation: 'select' };
+    const before = valueOf(await scrape(), 'myapi_db_query_duration_seconds_count', replica);
+    for (let id = 1; id <= 10; id++) assert.equal(await movieStatus(otherToken, id), 200);
+    const now = await scrape();
+    const timed = valueOf(now, 'myapi_db_query_duration_seconds_count', replica) - before;
+    assert.ok(timed >= 10, `${timed} replica selects timed for 10 reads`);
+    for (const pool of ['primary', 'replica-1']) {
+      assert.ok(valueOf(now, 'myapi_db_pool_connections', { pool }) >= 1, pool);
+      assert.equal(valueOf(now, 'myapi_db_pool_waiting_requests', { pool }), 0, pool);
+    }
+    // A label names the replica by its place in the list, never by its DSN.
+    const pools = new Set(now.map((sample) => sample.labels.pool).filter(Boolean));
+    assert.deepEqual([...pools].sort(), ['primary', 'replica-1']);
   });
 
   it('serves reads from the primary, with no error, when the replica stops', async () => {

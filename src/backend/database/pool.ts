@@ -56,11 +56,16 @@ export function poolDatabase(
   pool: pg.Pool,
   label: string,
   dsn: Dsn,
-  options: { prepared: boolean; onClose?: () => Promise<void> },
+  options: {
+    prepared: boolean;
+    onClose?: () => Promise<void>;
+    /** Where the pool is reported and timed: a replica joins its primary's, under its name. */
+    instruments?: { into: DatabaseInstruments; as: string };
+  },
 ): Database {
   handleConnectionErrors(pool);
-  const instruments = new DatabaseInstruments();
-  instruments.addPool('primary', pool);
+  const instruments = options.instruments?.into ?? new DatabaseInstruments();
+  instruments.addPool(options.instruments?.as ?? 'primary', pool);
   // With tracing on, every statement is a span (database/traced.ts); off, this is `pool` itself.
   const client = tracedPool(pool);
   const db = drizzle({ client }) as unknown as AppDb;

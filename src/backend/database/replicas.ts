@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Settings } from '../config.js';
 import { redactDsn } from './dsn.js';
 import { isDatabaseUnavailable } from './errors.js';
+import type { DatabaseInstruments } from './instruments.js';
 import { poolDatabase } from './pool.js';
 import { queryRows, type ArrayQuery, type AppDb, type Database } from './types.js';
 
@@ -180,13 +181,14 @@ export function openReplicas(
   settings: Settings,
   primary: ReadContext,
   newPool: (url: string) => pg.Pool,
+  instruments: DatabaseInstruments | undefined,
 ): ReplicaSet | undefined {
   const urls = settings.database.replicas
     .split(',')
     .map((url) => url.trim())
     .filter((url) => url !== '');
   if (urls.length === 0) return undefined;
-  const replicas = urls.map((url): Replica => {
+  const replicas = urls.map((url, index): Replica => {
     const pool = newPool(url);
     const label = redactDsn(url);
     const database = poolDatabase(
@@ -195,6 +197,10 @@ export function openReplicas(
       { kind: 'postgres', url },
       {
         prepared: settings.database.prepared_statements,
+        // Named by position in MYAPI_DATABASE__REPLICAS: a label never carries a DSN.
+        ...(instruments === undefined
+          ? {}
+          : { instruments: { into: instruments, as: `replica-${index + 1}` } }),
       },
     );
     return { label, database, healthy: true, replayed: 0n };

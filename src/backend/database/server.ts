@@ -46,7 +46,7 @@ export async function openServer(
   });
   // Only a server reads from replicas: a command's reads are few and must see its own writes.
   const replicas: ReplicaSet | undefined = withReplicas
-    ? openReplicas(settings, database, newPool)
+    ? openReplicas(settings, database, newPool, database.instruments)
     : undefined;
   return checkReachable({
     ...database,
