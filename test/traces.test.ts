@@ -75,7 +75,7 @@ const routeSpan = (name: string) => (spans: ReceivedSpan[]) =>
 
 /** The request's log lines (access line included), once the server has written them. */
 async function logLinesOf(server: Server, traceId: string) {
-  await server.waitForStdout(
+  await server.waitForOutput(
     () =>
       server
         .logLines()
@@ -279,6 +279,59 @@ describe('tracing off, and misconfigured', { concurrency: 1 }, () => {
         result.stderr,
         /OTEL_TRACES_SAMPLER_ARG: the ratio sampler needs a number from 0 to 1/,
       );
+    },
+  );
+});
+
+describe('a ratio sampler', { concurrency: 1 }, () => {
+  it(
+    'traces its share of the requests that join no trace, and leaves no trace id on the others',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const receiver = new OtlpReceiver();
+      await receiver.start();
+      const cwd = tempDir();
+      const server = await startServer(cwd, {
+        ...tracingTo(receiver),
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: '0.5',
+      });
+      try {
+        const asked = 200;
+        const sampled: string[] = [];
+        for (let i = 0; i < asked; i++) {
+          const response = await fetch(`${server.url}/openapi.json`);
+          await response.arrayBuffer();
+          if (response.headers.get('traceresponse') !== null) {
+            assert.match(String(response.headers.get('traceresponse')), /-01$/);
+            sampled.push(respondedTrace(response).traceId);
+          }
+        }
+        // Binomial(200, 0.5) falls outside 70..130 with a probability of about 2e-5; a decision
+        // taken twice (before the span, then by the SDK) would give about a quarter, 50.
+        assert.ok(sampled.length >= 70 && sampled.length <= 130, `${sampled.length} of ${asked}`);
+        for (const traceId of sampled)
+          await receiver.trace(traceId, routeSpan('GET /openapi.json'));
+        // The readiness polls before (GET /ready) are sampled too: only the /openapi.json ones count.
+        const exported = new Set(
+          receiver.spans
+            .filter((span) => span.name === 'GET /openapi.json' && span.kind === SPAN_KIND.server)
+            .map((span) => span.traceId),
+        );
+        assert.equal(exported.size, sampled.length, 'a request without traceresponse was exported');
+        await delay(100);
+        const logged = server
+          .logLines()
+          .filter((line) => line.trace_id !== undefined && line.url === '/openapi.json');
+        assert.ok(logged.length >= sampled.length, 'a sampled request has no trace id in the log');
+        assert.ok(
+          logged.every((line) => sampled.includes(String(line.trace_id))),
+          'a request left out by the sampler has a trace id in the log',
+        );
+      } finally {
+        await server.stop();
+        await receiver.close();
+      }
     },
   );
 });

@@ -10,6 +10,11 @@ import type { Logger } from 'pino';
 export interface Tracing {
   readonly api: typeof otel;
   readonly tracer: otel.Tracer;
+  /**
+   * For a request without trace context: the context its sampled root span starts in, or
+   * undefined when the sampler leaves it out (then nothing of it is traced).
+   */
+  readonly sampleRoot: () => otel.Context | undefined;
   /** Flushes the spans still buffered and stops exporting. */
   shutdown(): Promise<void>;
 }

@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import { APP_NAME } from '../const.js';
 import { VERSION } from '../version.js';
 import type { Tracing } from './tracing.js';
+import { samplingFromEnv } from './tracing_sampler.js';
 
 /** The SDK's own messages (a failed export, a dropped span) as warnings of the process's log. */
 function diagnosticsTo(logger: Logger): api.DiagLogger {
@@ -32,14 +33,17 @@ export async function startSdk(logger: Logger): Promise<Tracing> {
     [ATTR_SERVICE_NAME]: APP_NAME,
     [ATTR_SERVICE_VERSION]: VERSION,
   }).merge(detected);
+  const sampling = samplingFromEnv(process.env);
   const provider = new NodeTracerProvider({
     resource,
+    sampler: sampling.sampler,
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
   });
   provider.register();
   return {
     api,
     tracer: provider.getTracer(APP_NAME, VERSION),
+    sampleRoot: sampling.sampleRoot,
     // A collector that is down at the end costs the last spans, not a failed stop.
     shutdown: () =>
       provider.shutdown().catch((error: unknown) => {

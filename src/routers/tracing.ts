@@ -39,7 +39,11 @@ function tracingHooks(
   // Fastify makes each request's logger here, as the request arrives: the span starts here too,
   // so the logger carries its ids from the request's first line to its access line.
   app.setChildLoggerFactory(function childLogger(logger, bindings, options, raw) {
-    const parent = api.propagation.extract(api.ROOT_CONTEXT, raw.headers, headerGetter);
+    // A request that joins no trace and that the sampler leaves out has no trace to find: no
+    // span, no ids, at the cost of one decision.
+    const root = raw.headers.traceparent === undefined ? tracing.sampleRoot() : api.ROOT_CONTEXT;
+    if (root === undefined) return logger.child(bindings, options);
+    const parent = api.propagation.extract(root, raw.headers, headerGetter);
     const method = raw.method ?? 'HTTP';
     const span = tracer.startSpan(
       method,
