@@ -150,14 +150,52 @@ async function serverWhenListening(
   }
 }
 
-function socketPool(settings: Settings, socketDir: string, poolMax: number): pg.Pool {
+function socketPool(
+  settings: Settings,
+  socketDir: string,
+  poolMax: number,
+  connectTimeoutMs = settings.database.acquire_timeout_ms,
+): pg.Pool {
   return new pg.Pool({
     host: socketDir,
     port: SOCKET_PORT,
     user: 'postgres',
     database: 'postgres',
     ...poolSizing(settings, poolMax),
+    connectionTimeoutMillis: connectTimeoutMs,
   });
+}
+
+/** How long a command stays quiet before it says it waits for a busy server. */
+const BUSY_NOTICE_MS = 1000;
+
+/**
+ * A command's connection through a running server's socket. pglite-socket answers it only when
+ * the server's own work leaves PGlite's one session free: the migration and seed of a first start,
+ * or any long transaction, hold it for seconds on a busy machine. So a command waits as long as it
+ * would for the server to start (saying so after a second) instead of failing on the server's
+ * one-second acquire timeout, which exists for HTTP requests.
+ */
+async function throughServer(
+  settings: Settings,
+  holder: LockHolder & { socketDir: string },
+  label: string,
+  dsn: Dsn,
+  poolMax: number,
+  options: OpenOptions,
+): Promise<Database> {
+  const connectTimeoutMs = Math.max(settings.database.acquire_timeout_ms, SERVER_START_WAIT_MS);
+  const pool = socketPool(settings, holder.socketDir, poolMax, connectTimeoutMs);
+  const notice = setTimeout(() => {
+    options.onWait?.(
+      `waiting for process ${holder.pid} (${holder.command}): the embedded database is busy`,
+    );
+  }, BUSY_NOTICE_MS);
+  try {
+    return await checkReachable(poolDatabase(pool, label, dsn, { prepared: false }));
+  } finally {
+    clearTimeout(notice);
+  }
 }
 
 /**
@@ -207,8 +245,14 @@ export async function openEmbedded(
   const command = options.command ?? process.argv.slice(1).join(' ');
   const holder = options.role === 'tool' ? await serverWhenListening(dataDir, options) : undefined;
   if (holder?.socketDir !== undefined) {
-    const pool = socketPool(settings, holder.socketDir, poolMax);
-    return checkReachable(poolDatabase(pool, label, dsn, { prepared: false }));
+    return throughServer(
+      settings,
+      { ...holder, socketDir: holder.socketDir },
+      label,
+      dsn,
+      poolMax,
+      options,
+    );
   }
 
   const release = acquireLock(dataDir, {
