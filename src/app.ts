@@ -16,7 +16,15 @@ import { metricsRoute, requestMetricsPlugin } from './backend/metrics/http.js';
 import type { ServerMetrics } from './backend/metrics/index.js';
 import { securityPlugin } from './routers/security.js';
 import { tracingPlugin } from './routers/tracing.js';
-import { APP_NAME, DOCS_PATH, OAUTH2_SCHEME, OPENAPI_PATH, TOKEN_URL, Tags } from './const.js';
+import {
+  APP_NAME,
+  BEARER_SCHEME,
+  DOCS_PATH,
+  OAUTH2_SCHEME,
+  OPENAPI_PATH,
+  TOKEN_URL,
+  Tags,
+} from './const.js';
 import {
   clientErrorHandler,
   documentSharedErrors,
@@ -129,7 +137,8 @@ export async function buildApp(options: AppOptions) {
         version: VERSION,
         description:
           'Movies API with OAuth2 password login. Click **Authorize**, log in with your email ' +
-          'and password (client id and secret stay empty), then try the Movies routes.',
+          'and password (client id and secret stay empty), or paste a personal access token ' +
+          'into the HTTPBearer box, then try the Movies routes.',
       },
       tags: [
         { name: Tags.auth, description: 'OAuth2 password and refresh grants, and logout' },
@@ -143,6 +152,15 @@ export async function buildApp(options: AppOptions) {
             flows: {
               password: { tokenUrl: TOKEN_URL, refreshUrl: TOKEN_URL, scopes: SCOPE_DESCRIPTIONS },
             },
+          },
+          // Swagger UI's box for a token from elsewhere: every protected route takes either.
+          [BEARER_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'Paste a personal access token (`myapi_pat_...`, from POST /users/me/tokens or ' +
+              '`myapi tokens create`) or any access token: one of this server, or of a trusted ' +
+              'issuer (MYAPI_TRUSTED_ISSUERS). It must carry the scopes the route needs.',
           },
         },
       },
@@ -194,6 +212,12 @@ export async function buildApp(options: AppOptions) {
       trustedIssuers: trustedIssuers(settings),
     },
     ...(metrics === undefined ? {} : { metrics: metrics.prometheus }),
+  });
+  // Runs before the hashing process closes (onClose hooks run last-added first): a login whose
+  // client has gone is still checked and counted, not cut off holding its throttle places.
+  app.addHook('onClose', async () => {
+    const withinMs = settings.http.shutdown_timeout_ms;
+    await Promise.all([services.auth.settled(withinMs), services.throttle.settled(withinMs)]);
   });
   for (const router of [...coreRouters, ...(await serviceRouters())]) {
     await app.register(router, { services });

@@ -27,7 +27,9 @@ export const Tags = {
   operations: 'Operations',
 } as const;
 
+/** OpenAPI security schemes (FastAPI's names): the password flow, and a bearer token pasted in. */
 export const OAUTH2_SCHEME = 'OAuth2PasswordBearer';
+export const BEARER_SCHEME = 'HTTPBearer';
 
 /**
  * An OAuth2 scope an access token may carry: each registered service declares its own

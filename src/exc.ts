@@ -1,11 +1,19 @@
 // The errors services raise, each with its HTTP status; routers/errors.ts turns them into answers.
 
+/** RFC 9457's media type for problem documents: what every error is sent as by default. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** RFC 6749 section 5.2: an OAuth2 client takes the token endpoint's errors as plain JSON only. */
+export const OAUTH_ERROR_CONTENT_TYPE = 'application/json';
+
 /**
  * Errors a service may raise. Each knows its HTTP status, so routers never translate them, and the
- * one error handler (routers/errors.ts) turns every error into an RFC 9457 problem document.
+ * one error handler (routers/errors.ts) turns every error into an RFC 9457 problem document, sent
+ * as the error's `contentType` (problem+json unless the error's protocol requires another).
  */
 export class AppError extends Error {
   readonly status: number;
+  readonly contentType: string;
   readonly headers: Record<string, string>;
   readonly extra: Record<string, unknown>;
   /** A security event (token replay, say) that operators must see: logged at warn, not info. */
@@ -19,11 +27,13 @@ export class AppError extends Error {
       extra?: Record<string, unknown>;
       cause?: unknown;
       alert?: SecurityAlert;
+      contentType?: string;
     } = {},
   ) {
     super(detail, { cause: options.cause });
     this.name = new.target.name;
     this.status = status;
+    this.contentType = options.contentType ?? PROBLEM_CONTENT_TYPE;
     this.headers = options.headers ?? {};
     this.extra = options.extra ?? {};
     this.alert = options.alert;
@@ -115,7 +125,11 @@ export type OAuthErrorCode =
   // Auth0's code for "the password was right, now the second factor" (with an mfa_token).
   | 'mfa_required';
 
-/** Token endpoint errors (RFC 6749 section 5.2), carrying the standard `error` code. */
+/**
+ * Token endpoint errors (RFC 6749 section 5.2; RFC 7009 and RFC 7662 refer to it), carrying the
+ * standard `error` code. The body keeps the problem document's members (FastAPI clients read
+ * `detail`), but the media type is `application/json`, the only one OAuth2 clients accept.
+ */
 export class OAuthError extends AppError {
   constructor(
     status: 400 | 401 | 429,
@@ -137,8 +151,23 @@ export class OAuthError extends AppError {
       extra: { error, error_description: detail, ...options.extra },
       headers,
       alert: options.alert,
+      contentType: OAUTH_ERROR_CONTENT_TYPE,
     });
   }
+}
+
+/**
+ * The login throttle's refusal of a password check at the token endpoint (OAuth2 `slow_down`,
+ * application/json) or, with `atTokenEndpoint` false (a password change), the same members in a
+ * problem document, as every other route answers.
+ */
+export function tooManyFailedLogins(retryAfterSeconds: number, atTokenEndpoint: boolean): AppError {
+  const detail = `Too many failed logins; retry in ${retryAfterSeconds} s`;
+  if (atTokenEndpoint) return new OAuthError(429, 'slow_down', detail, { retryAfterSeconds });
+  return new AppError(429, detail, {
+    extra: { error: 'slow_down', error_description: detail },
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  });
 }
 
 export class ServiceUnavailableError extends AppError {

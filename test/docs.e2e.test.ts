@@ -2,7 +2,8 @@
  * End to end: the server started as a user starts it (`node dist/cli.js serve` in an empty
  * folder, embedded database), a user made with the CLI while it runs, and Swagger UI at /docs
  * driven in Chromium: render, Authorize with the OAuth2 password flow, Try it out on a protected
- * route. Every request the page makes is recorded: the docs must work fully offline.
+ * route, and a personal access token pasted into the bearer box instead. Every request the pages
+ * make is recorded: the docs must work fully offline.
  *
  * Needs `npm run build` first (it runs dist/, as a user does) and Chromium at /usr/bin/chromium.
  * DOCS_E2E_SCREENSHOT=/some/file.png keeps the screenshot; otherwise it goes with the temp dir.
@@ -16,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import type { Browser, Page, Response } from 'playwright-core';
+import type { Browser, Locator, Page, Response } from 'playwright-core';
 import { launchChromium } from './support/browser.js';
 import { CLI, CREATE_USER_ARGS, scaled, USER } from './support/process.js';
 import { SCOPE_DESCRIPTIONS } from '../src/services/scopes.js';
@@ -97,6 +98,27 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     );
   }
 
+  /** Records what `opened` requests and answers, and its errors, for the checks at the end. */
+  function watch(opened: Page): void {
+    opened.setDefaultTimeout(UI_TIMEOUT_MS);
+    opened.on('request', (request) => {
+      requests.push({ method: request.method(), url: request.url() });
+    });
+    opened.on('response', (response) => {
+      responses.push(response);
+    });
+    opened.on('pageerror', (error) => {
+      pageErrors.push(error.message);
+    });
+  }
+
+  /** The Authorize dialog's part for one security scheme, found by the name in its heading. */
+  function schemeIn(dialog: Locator, name: string): Locator {
+    return dialog
+      .locator('.auth-container')
+      .filter({ has: dialog.page().locator('h4', { hasText: name }) });
+  }
+
   /** The one response the page got for a request matching method and path. */
   function responseTo(method: string, path: string): Response {
     const found = responses.filter(
@@ -145,16 +167,7 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
       browser = await launchChromium();
       const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
       page = await context.newPage();
-      page.setDefaultTimeout(UI_TIMEOUT_MS);
-      page.on('request', (request) => {
-        requests.push({ method: request.method(), url: request.url() });
-      });
-      page.on('response', (response) => {
-        responses.push(response);
-      });
-      page.on('pageerror', (error) => {
-        pageErrors.push(error.message);
-      });
+      watch(page);
     },
     { timeout: scaled(50_000) },
   );
@@ -264,18 +277,27 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     for (const status of ['200', '401', '404', '422']) {
       assert.ok(status in getMovie.responses, `GET /movies/{movie_id} lacks a ${status} response`);
     }
-    assert.deepEqual(Object.values(doc.components?.securitySchemes ?? {}), [
-      {
-        type: 'oauth2',
-        flows: {
-          password: {
-            tokenUrl: '/token',
-            refreshUrl: '/token',
-            scopes: SCOPE_DESCRIPTIONS,
-          },
+    const schemes = doc.components?.securitySchemes ?? {};
+    assert.deepEqual(Object.keys(schemes), ['OAuth2PasswordBearer', 'HTTPBearer']);
+    assert.deepEqual(schemes.OAuth2PasswordBearer, {
+      type: 'oauth2',
+      flows: {
+        password: {
+          tokenUrl: '/token',
+          refreshUrl: '/token',
+          scopes: SCOPE_DESCRIPTIONS,
         },
       },
-    ]);
+    });
+    // A box for a bearer token from elsewhere: a personal access token, say.
+    assert.deepEqual(
+      { ...(schemes.HTTPBearer as object), description: undefined },
+      {
+        type: 'http',
+        scheme: 'bearer',
+        description: undefined,
+      },
+    );
 
     // The page renders the same document.
     const shown: unknown = await (await fetch(`${origin}/docs/json`)).json();
@@ -286,28 +308,31 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     await page.locator('.auth-wrapper .btn.authorize').click();
     const dialog = page.locator('.dialog-ux .modal-ux');
     await dialog.waitFor();
-    assert.match(await dialog.locator('.auth-container h4').innerText(), /password/i);
+    // Two ways in: the password flow, and a box for a bearer token (the next page's test).
+    assert.equal(await dialog.locator('.auth-container').count(), 2);
+    const oauth = schemeIn(dialog, 'OAuth2PasswordBearer');
+    assert.match(await oauth.locator('h4').innerText(), /password/i);
 
-    await dialog.locator('input#oauth_username').fill(USER.email);
-    await dialog.locator('input#oauth_password').fill(USER.password);
+    await oauth.locator('input#oauth_username').fill(USER.email);
+    await oauth.locator('input#oauth_password').fill(USER.password);
     // Client id and secret stay empty, as the API description tells users.
-    assert.equal(await dialog.locator('input#client_id_password').inputValue(), '');
-    assert.equal(await dialog.locator('input#client_secret_password').inputValue(), '');
+    assert.equal(await oauth.locator('input#client_id_password').inputValue(), '');
+    assert.equal(await oauth.locator('input#client_secret_password').inputValue(), '');
 
     // The dialog offers the scopes; a regular user asks for the one it may have.
     for (const scope of ['movies:read', 'movies:write', 'users:admin']) {
-      assert.equal(await dialog.locator(`input[data-value="${scope}"]`).count(), 1, scope);
+      assert.equal(await oauth.locator(`input[data-value="${scope}"]`).count(), 1, scope);
     }
     // The checkbox itself is hidden behind its styled label, which is what a person clicks.
-    const box = dialog.locator('input[data-value="movies:read"]');
-    await dialog.locator(`label[for="${String(await box.getAttribute('id'))}"]`).click();
+    const box = oauth.locator('input[data-value="movies:read"]');
+    await oauth.locator(`label[for="${String(await box.getAttribute('id'))}"]`).click();
     assert.equal(await box.isChecked(), true);
 
     const tokenResponse = page.waitForResponse(
       (response) =>
         response.request().method() === 'POST' && new URL(response.url()).pathname === '/token',
     );
-    await dialog.locator('.auth-btn-wrapper button.authorize', { hasText: 'Authorize' }).click();
+    await oauth.locator('.auth-btn-wrapper button.authorize', { hasText: 'Authorize' }).click();
     const token = await tokenResponse;
     assert.equal(token.status(), 200, `POST /token answered ${token.status()}`);
     const body = (await token.json()) as { access_token?: unknown; token_type?: unknown };
@@ -319,11 +344,11 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     assert.equal(sent.get('scope'), 'movies:read');
 
     // Logged in: the dialog says so and offers Logout instead of Authorize.
-    await dialog.locator('.auth-btn-wrapper button', { hasText: 'Logout' }).waitFor();
-    assert.equal((await dialog.locator('.auth-container h6').innerText()).trim(), 'Authorized');
+    await oauth.locator('.auth-btn-wrapper button', { hasText: 'Logout' }).waitFor();
+    assert.equal((await oauth.locator('h6').innerText()).trim(), 'Authorized');
     assert.equal(await dialog.locator('.errors').count(), 0);
 
-    await dialog.locator('.auth-btn-wrapper .btn-done').click();
+    await oauth.locator('.auth-btn-wrapper .btn-done').click();
     await dialog.waitFor({ state: 'detached' });
     await page.locator('.auth-wrapper .btn.authorize.locked').waitFor();
     assert.equal(responseTo('POST', '/token').status(), 200);
@@ -369,6 +394,72 @@ describe('Swagger UI at /docs, in Chromium, against `myapi serve`', () => {
     const png = await readFile(shot);
     assert.equal(png.subarray(1, 4).toString('latin1'), 'PNG');
     assert.ok(png.length > 20_000, `the screenshot is only ${png.length} bytes`);
+  });
+
+  it('takes a personal access token pasted into the bearer box, and Try it out sends it', async () => {
+    // The token a person made through the API (docs/authentication.md), with only movies:read.
+    const login = await fetch(`${origin}/token`, {
+      method: 'POST',
+      body: new URLSearchParams({ username: USER.email, password: USER.password }),
+    });
+    assert.equal(login.status, 200, await login.clone().text());
+    const { access_token: access } = (await login.json()) as { access_token: string };
+    const created = await fetch(`${origin}/users/me/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'swagger ui', scope: 'movies:read', expires_in_days: 1 }),
+    });
+    assert.equal(created.status, 201, await created.clone().text());
+    const { token: pat } = (await created.json()) as { token: string };
+    assert.match(pat, /^myapi_pat_/);
+
+    // Another person's browser: not logged in with the password flow.
+    assert.ok(browser !== undefined);
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const other = await context.newPage();
+    watch(other);
+    assert.equal((await other.goto(`${origin}/docs`))?.status(), 200);
+    await other.locator('.auth-wrapper .btn.authorize.unlocked').click();
+    const dialog = other.locator('.dialog-ux .modal-ux');
+    await dialog.waitFor();
+    const bearer = schemeIn(dialog, 'HTTPBearer');
+    assert.match(await bearer.locator('h4').innerText(), /HTTPBearer\s+\(http, Bearer\)/);
+    assert.match(await bearer.innerText(), /personal access token/);
+    await bearer.locator('input#auth-bearer-value').fill(pat);
+    await bearer.locator('.auth-btn-wrapper button.authorize', { hasText: 'Authorize' }).click();
+    await bearer.locator('.auth-btn-wrapper button', { hasText: 'Logout' }).waitFor();
+    assert.equal((await bearer.locator('h6').innerText()).trim(), 'Authorized');
+    // The password flow stays logged out: the pasted token alone authorizes.
+    const oauth = schemeIn(dialog, 'OAuth2PasswordBearer');
+    assert.equal(await oauth.locator('h6').count(), 0);
+    await bearer.locator('.auth-btn-wrapper .btn-done').click();
+    await dialog.waitFor({ state: 'detached' });
+    await other.locator('.auth-wrapper .btn.authorize.locked').waitFor();
+
+    // A protected route, tried from the page: its security accepts the bearer scheme instead.
+    const operation = other.locator('.opblock.opblock-get').filter({
+      has: other.locator('.opblock-summary-path[data-path="/users/me"]'),
+    });
+    await operation.locator('.opblock-summary-control').click();
+    await operation.locator('.try-out__btn').click();
+    const meResponse = other.waitForResponse(
+      (response) =>
+        response.request().method() === 'GET' && new URL(response.url()).pathname === '/users/me',
+    );
+    await operation.locator('.execute').click();
+    const me = await meResponse;
+    assert.equal(me.status(), 200, await me.text());
+    assert.equal((await me.request().allHeaders()).authorization, `Bearer ${pat}`);
+
+    const shown = operation.locator('.live-responses-table tbody .response').first();
+    await shown.waitFor();
+    assert.equal((await shown.locator('.response-col_status').innerText()).trim(), '200');
+    const text = await shown.locator('.response-col_description .microlight').first().innerText();
+    const account = JSON.parse(text) as { email: string; name: string };
+    assert.equal(account.email, USER.email);
+    assert.equal(account.name, USER.name);
+    assert.equal(responseTo('GET', '/users/me').status(), 200);
+    await context.close();
   });
 
   it('made every request to this server only, without page errors', () => {

@@ -32,6 +32,7 @@ interface OAuthBody {
   error?: string;
   error_description?: string;
   detail?: string;
+  status?: number;
   scope?: string;
 }
 
@@ -90,8 +91,12 @@ describeEachDatabase('tokens', (kind) => {
     error: string,
   ) => {
     assert.equal(response.statusCode, status, response.body);
-    assert.match(String(response.headers['content-type']), /^application\/problem\+json/);
+    // RFC 6749 section 5.2: application/json, which OAuth2 clients require, with the problem
+    // document's members (`detail` for FastAPI-style clients).
+    assert.equal(response.headers['content-type'], 'application/json; charset=utf-8');
     const body = response.json<OAuthBody>();
+    assert.equal(body.detail, body.error_description);
+    assert.equal(body.status, status);
     assert.equal(body.error, error, response.body);
     assert.equal(typeof body.error_description, 'string');
     assert.notEqual(body.error_description, '');
@@ -617,6 +622,7 @@ describeEachDatabase('tokens', (kind) => {
   describe('OpenAPI', () => {
     interface Operation {
       security?: Record<string, string[]>[];
+      responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
     }
     interface OpenApi {
       components: {
@@ -624,6 +630,8 @@ describeEachDatabase('tokens', (kind) => {
           string,
           {
             type: string;
+            scheme?: string;
+            description?: string;
             flows: Record<
               string,
               { tokenUrl: string; refreshUrl?: string; scopes: Record<string, string> }
@@ -658,19 +666,72 @@ describeEachDatabase('tokens', (kind) => {
       ]);
     });
 
-    it('states the scopes each route needs', () => {
+    it('offers a bearer token box beside the password flow: a personal access token or any access token', () => {
+      const scheme = doc.components.securitySchemes.HTTPBearer;
+      assert.ok(scheme);
+      const { description, ...rest } = scheme;
+      assert.deepEqual(rest, { type: 'http', scheme: 'bearer' });
+      assert.match(String(description), /personal access token \(`myapi_pat_\.\.\.`/);
+      assert.match(String(description), /any access token/);
+    });
+
+    it('states the scopes each route needs, and takes a pasted bearer token instead', () => {
       const security = (path: string, method = 'get') => doc.paths[path]?.[method]?.security;
-      assert.deepEqual(security('/users'), [{ OAuth2PasswordBearer: ['users:admin'] }]);
-      assert.deepEqual(security('/users/{user_id}', 'patch'), [
-        { OAuth2PasswordBearer: ['users:admin'] },
-      ]);
-      assert.deepEqual(security('/movies/new'), [{ OAuth2PasswordBearer: ['movies:read'] }]);
-      assert.deepEqual(security('/movies/{movie_id}'), [{ OAuth2PasswordBearer: ['movies:read'] }]);
-      assert.deepEqual(security('/users/me'), [{ OAuth2PasswordBearer: [] }]);
-      assert.deepEqual(security('/users/me/password', 'post'), [{ OAuth2PasswordBearer: [] }]);
+      // Alternatives: the password flow's token with the scopes, or a pasted bearer token.
+      const either = (...scopes: string[]) => [
+        { OAuth2PasswordBearer: scopes },
+        { HTTPBearer: [] },
+      ];
+      assert.deepEqual(security('/users'), either('users:admin'));
+      assert.deepEqual(security('/users/{user_id}', 'patch'), either('users:admin'));
+      assert.deepEqual(security('/movies/new'), either('movies:read'));
+      assert.deepEqual(security('/movies/{movie_id}'), either('movies:read'));
+      assert.deepEqual(security('/movies/{movie_id}', 'delete'), either('movies:write'));
+      assert.deepEqual(security('/users/me'), either());
+      assert.deepEqual(security('/users/me/password', 'post'), either());
+      assert.deepEqual(security('/users/me/tokens', 'post'), either());
+      assert.deepEqual(security('/token/introspect', 'post'), either('users:admin'));
+      // Every protected operation offers both, whatever its router.
+      for (const [path, item] of Object.entries(doc.paths)) {
+        for (const [method, operation] of Object.entries(item)) {
+          if (operation.security === undefined) continue;
+          assert.deepEqual(
+            operation.security.map((requirement) => Object.keys(requirement)),
+            [['OAuth2PasswordBearer'], ['HTTPBearer']],
+            `${method} ${path}`,
+          );
+          assert.deepEqual(operation.security[1], { HTTPBearer: [] }, `${method} ${path}`);
+        }
+      }
       // The token endpoints are where a client gets credentials: they need none.
       assert.equal(security('/token', 'post'), undefined);
       assert.equal(security('/token/revoke', 'post'), undefined);
+    });
+
+    it("documents the token endpoints' OAuth2 errors as application/json problems (RFC 6749 section 5.2)", () => {
+      const media = (path: string, status: string) => {
+        const content = doc.paths[path]?.post?.responses[status]?.content ?? {};
+        for (const { schema } of Object.values(content)) {
+          assert.deepEqual(schema, { $ref: '#/components/schemas/Problem' }, `${path} ${status}`);
+        }
+        return Object.keys(content).sort();
+      };
+      const json = ['application/json'];
+      const problem = ['application/problem+json'];
+      // A 400 is OAuth2's (invalid_request...) or a body that does not parse (a problem).
+      const either = [...json, ...problem];
+      assert.deepEqual(media('/token', '400'), either);
+      assert.deepEqual(media('/token', '401'), json);
+      assert.deepEqual(media('/token', '429'), json);
+      assert.deepEqual(media('/token', '503'), problem);
+      assert.deepEqual(media('/token', '415'), problem);
+      assert.deepEqual(media('/token/revoke', '400'), either);
+      assert.deepEqual(media('/token/revoke', '503'), problem);
+      assert.deepEqual(media('/token/introspect', '400'), either);
+      // The introspection caller's own bearer token is RFC 6750's, answered as a problem.
+      assert.deepEqual(media('/token/introspect', '401'), problem);
+      assert.deepEqual(media('/token/introspect', '403'), problem);
+      assert.deepEqual(media('/users/me/password', '429'), problem);
     });
   });
 });

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { REVOKE_URL, TOKEN_URL, Tags } from '../const.js';
 import { OAuthError } from '../exc.js';
 import { RevokeRequestSchema, TokenRequestSchema, TokenSchema } from '../schemas/auth.js';
-import { OAUTH_BAD_REQUEST, problemResponse, problemResponses } from '../schemas/problem.js';
+import { oauthErrorResponses, problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 import { clientOf } from './client.js';
 
@@ -37,8 +37,8 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
         body: TokenRequestSchema,
         response: {
           200: { ...TokenSchema, description: 'An access token and its refresh token' },
-          400: problemResponse(400, OAUTH_BAD_REQUEST),
-          ...problemResponses(401, 429, 503),
+          ...oauthErrorResponses(400, 401, 429),
+          ...problemResponses(503),
         },
       },
     },
@@ -70,7 +70,7 @@ export const authRouter: FastifyPluginAsyncTypebox<{ services: Services }> = asy
             maxLength: 0,
             description: 'Revoked, or nothing to revoke (no body)',
           },
-          400: problemResponse(400, OAUTH_BAD_REQUEST),
+          ...oauthErrorResponses(400),
           ...problemResponses(503),
         },
       },

@@ -1,6 +1,6 @@
 /** Route dependencies: the bearer token check and the scopes a route requires. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { OAUTH2_SCHEME, type Scope } from '../const.js';
+import { BEARER_SCHEME, OAUTH2_SCHEME, type Scope } from '../const.js';
 import type { Principal } from '../schemas/auth.js';
 import type { AuthService } from '../services/auth.js';
 import { isScope } from '../services/scopes.js';
@@ -12,9 +12,14 @@ declare module 'fastify' {
   }
 }
 
-/** OpenAPI: the route needs a bearer token from the password flow carrying these scopes. */
-export function bearerSecurity(...scopes: Scope[]) {
-  return [{ [OAUTH2_SCHEME]: scopes }];
+/**
+ * OpenAPI: the route needs a bearer token carrying these scopes, from either scheme (a list of
+ * alternatives): the password flow's, or any bearer token pasted in (a personal access token, a
+ * trusted issuer's), which OpenAPI gives no scopes. Every protected route, generated services'
+ * (routers/resource.ts) too, describes its security with this.
+ */
+export function bearerSecurity(...scopes: Scope[]): Record<string, Scope[]>[] {
+  return [{ [OAUTH2_SCHEME]: scopes }, { [BEARER_SCHEME]: [] }];
 }
 
 /**

@@ -1,4 +1,5 @@
-// Every error, from a service, Fastify or Node's HTTP parser, answered as an RFC 9457 problem.
+// Every error, from a service, Fastify or Node's HTTP parser, answered as an RFC 9457 problem
+// (sent as the media type an AppError names: application/json for OAuth2's token errors).
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type {
@@ -9,10 +10,14 @@ import type {
   FastifyRequest,
 } from 'fastify';
 import { isDatabaseUnavailable } from '../backend/database.js';
-import { AppError, rootCause, ServiceUnavailableError, type FieldError } from '../exc.js';
+import {
+  AppError,
+  PROBLEM_CONTENT_TYPE,
+  rootCause,
+  ServiceUnavailableError,
+  type FieldError,
+} from '../exc.js';
 import { sharedProblemResponses } from '../schemas/problem.js';
-
-export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
 function titleFor(status: number): string {
   return STATUS_CODES[status] ?? (status >= 500 ? 'Server Error' : 'Client Error');
@@ -73,9 +78,10 @@ export function errorHandler(thrown: unknown, request: FastifyRequest, reply: Fa
   let detail = 'Internal server error';
   let headers: Record<string, string> = {};
   let extra: Record<string, unknown> = {};
+  let contentType = PROBLEM_CONTENT_TYPE;
 
   if (error instanceof AppError) {
-    ({ status, headers, extra } = error);
+    ({ status, headers, extra, contentType } = error);
     detail = error.message;
   } else if (isFastifyError(error) && error.validation) {
     status = 422;
@@ -111,7 +117,7 @@ export function errorHandler(thrown: unknown, request: FastifyRequest, reply: Fa
   void reply
     .code(status)
     .headers(headers)
-    .type(PROBLEM_CONTENT_TYPE)
+    .type(contentType)
     .send(problem(status, detail, extra));
 }
 

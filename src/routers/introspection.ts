@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { INTROSPECT_URL, Tags } from '../const.js';
 import { OAuthError } from '../exc.js';
 import { IntrospectionSchema, IntrospectRequestSchema } from '../schemas/introspection.js';
-import { OAUTH_BAD_REQUEST, problemResponse, problemResponses } from '../schemas/problem.js';
+import { oauthErrorResponses, problemResponses } from '../schemas/problem.js';
 import type { Services } from '../services/index.js';
 import { bearerSecurity, requireScopes } from './deps.js';
 import { USERS_ADMIN } from '../services/users_definition.js';
@@ -37,7 +37,7 @@ export const introspectionRouter: FastifyPluginAsyncTypebox<{ services: Services
         security: bearerSecurity(USERS_ADMIN),
         response: {
           200: { ...IntrospectionSchema, description: 'The token, active or not' },
-          400: problemResponse(400, OAUTH_BAD_REQUEST),
+          ...oauthErrorResponses(400),
           ...problemResponses(401, 403, 503),
         },
       },

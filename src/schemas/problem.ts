@@ -1,4 +1,7 @@
-/** The RFC 9457 problem document every error answers with, and the error responses every operation shares. */
+/**
+ * The RFC 9457 problem document every error answers with, and the error responses every operation
+ * shares; the token endpoints send their OAuth2 errors with the same members as application/json.
+ */
 import { Type, type Static } from 'typebox';
 
 export const FieldErrorSchema = Type.Object({
@@ -25,7 +28,12 @@ export const ProblemSchema = Type.Object(
       }),
     ),
   },
-  { $id: 'Problem', description: 'An RFC 9457 problem document (application/problem+json)' },
+  {
+    $id: 'Problem',
+    description:
+      'An RFC 9457 problem document (application/problem+json); the OAuth2 errors of the token ' +
+      'endpoints carry the same members as application/json (RFC 6749 section 5.2)',
+  },
 );
 
 export type Problem = Static<typeof ProblemSchema>;
@@ -48,24 +56,59 @@ const DESCRIPTIONS: Record<number, string> = {
   503: 'The database cannot be reached, the server is stopping, or too many logins at once; retry after `Retry-After` seconds',
 };
 
+const PROBLEM_MEDIA = { schema: { $ref: 'Problem' as const } };
+
 interface ProblemResponse {
   description: string;
-  content: { 'application/problem+json': { schema: { $ref: 'Problem' } } };
+  content: {
+    'application/problem+json'?: typeof PROBLEM_MEDIA;
+    'application/json'?: typeof PROBLEM_MEDIA;
+  };
 }
 
 /** The token endpoint's 400: RFC 6749 section 5.2's error codes. */
-export const OAUTH_BAD_REQUEST =
+const OAUTH_BAD_REQUEST =
   'Malformed request (OAuth2 `invalid_request`, `invalid_grant`, `invalid_scope` or ' +
-  '`unsupported_grant_type`), or a body that does not parse; `mfa_required` with an ' +
-  '`mfa_token` when the account has two-factor authentication on; `slow_down` with ' +
-  'Retry-After after too many wrong two-factor codes';
+  '`unsupported_grant_type`, as application/json), or a body that does not parse or malformed ' +
+  'HTTP (application/problem+json); `mfa_required` with an `mfa_token` when the account has ' +
+  'two-factor authentication on; `slow_down` with Retry-After after too many wrong ' +
+  'two-factor codes';
 
 /** One error response for a route's OpenAPI description, with its meaning. */
 export function problemResponse(status: number, description = DESCRIPTIONS[status] ?? 'Error') {
   return {
     description,
-    content: { 'application/problem+json': { schema: { $ref: 'Problem' as const } } },
+    content: { 'application/problem+json': PROBLEM_MEDIA },
   } satisfies ProblemResponse;
+}
+
+const OAUTH_DESCRIPTIONS = {
+  400: OAUTH_BAD_REQUEST,
+  401: 'A wrong password, an unknown user or a disabled account (OAuth2 `invalid_grant`, `WWW-Authenticate: Bearer`)',
+  429: DESCRIPTIONS[429] ?? 'Too many requests',
+};
+
+/**
+ * The OAuth2 error responses of the token endpoints (routers/auth.ts, introspection.ts): the
+ * problem document's members as application/json (RFC 6749 section 5.2), as `OAuthError` sends
+ * them. A 400 can also be a body that does not parse or malformed HTTP: problem+json, as
+ * everywhere.
+ */
+export function oauthErrorResponses(
+  ...statuses: (keyof typeof OAUTH_DESCRIPTIONS)[]
+): Record<number, ProblemResponse> {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: OAUTH_DESCRIPTIONS[status],
+        content: {
+          'application/json': PROBLEM_MEDIA,
+          ...(status === 400 ? { 'application/problem+json': PROBLEM_MEDIA } : {}),
+        },
+      },
+    ]),
+  );
 }
 
 /** Error responses for a route's OpenAPI description, by status, each with its meaning. */

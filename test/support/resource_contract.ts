@@ -90,9 +90,12 @@ export function describeResourceContract(spec: ServiceSpec): void {
 
     it('is in /openapi.json under its own tag, with its scopes in the Authorize dialog', async () => {
       const document = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json<{
-        paths: Record<string, Record<string, { tags?: string[] }>>;
+        paths: Record<
+          string,
+          Record<string, { tags?: string[]; security?: Record<string, string[]>[] }>
+        >;
         components: {
-          securitySchemes: Record<string, { flows: { password: { scopes: object } } }>;
+          securitySchemes: Record<string, { flows?: { password: { scopes: object } } }>;
         };
       }>();
       const operations = Object.values(document.paths[base] ?? {});
@@ -100,9 +103,19 @@ export function describeResourceContract(spec: ServiceSpec): void {
       const tag = operations[0]?.tags?.[0];
       assert.ok(tag !== undefined && tag.toLowerCase() === spec.name.replace(/_/g, ' '));
       const scopes = Object.keys(
-        Object.values(document.components.securitySchemes)[0]?.flows.password.scopes ?? {},
+        document.components.securitySchemes.OAuth2PasswordBearer?.flows?.password.scopes ?? {},
       );
       assert.ok(scopes.includes(`${spec.name}:read`) && scopes.includes(`${spec.name}:write`));
+      // The password flow's token with the scope, or a bearer token pasted in (a PAT).
+      const item = document.paths[base] ?? {};
+      assert.deepEqual(item.get?.security, [
+        { OAuth2PasswordBearer: [`${spec.name}:read`] },
+        { HTTPBearer: [] },
+      ]);
+      assert.deepEqual(item.post?.security, [
+        { OAuth2PasswordBearer: [`${spec.name}:write`] },
+        { HTTPBearer: [] },
+      ]);
     });
 
     it('creates items (201, Location, ETag) and reads each back with the same ETag', async () => {

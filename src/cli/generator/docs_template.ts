@@ -18,7 +18,8 @@ export function docsPage(spec: ServiceSpec): string {
 
 Written by \`myapi new-service\`; edit it as the service grows. Every route needs a bearer
 token: reads the scope \`${spec.name}:read\` (every user), writes \`${spec.name}:write\`
-(superusers). Errors are \`application/problem+json\`, as everywhere in the API.
+(superusers). Errors are \`application/problem+json\`, as everywhere in the API but the
+OAuth2 errors of the token endpoints.
 
 | field | type |
 | --- | --- |
