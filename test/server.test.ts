@@ -5,19 +5,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { TOKEN_KEY, createServerDatabase } from './support/databases.js';
-import { socketDirFor, socketPath } from '../src/backend/database/embedded.js';
 import {
   createUser,
-  delay,
   freePort,
   login,
   newMovies,
   postToken,
-  Proc,
   runCli,
   Server,
   startServer,
-  PROCESS_TIMEOUT_MS,
   SHUTDOWN_GRACE_MS,
   STOP_TIMEOUT_MS,
   tempDir,
@@ -231,7 +227,7 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
           }
         });
         // Every login has reached its handler (and passed Fastify's "closing" check): in flight.
-        await server.waitForStdout(
+        await server.waitForOutput(
           () => tokenRequests() >= passwords.length + 1,
           'the logins to reach the server',
         );
@@ -282,47 +278,6 @@ describe('myapi serve over a real socket', { concurrency: true }, () => {
       assert.ok(!existsSync(lockFile), 'the lock outlived the server');
     });
   });
-
-  it(
-    'a command run while the embedded server is still starting waits for it, then goes through it',
-    { timeout: TEST_TIMEOUT_MS },
-    async () => {
-      const cwd = tempDir();
-      const dataDir = join(cwd, '.myapi', 'pgdata');
-      const socket = socketPath(socketDirFor(dataDir));
-      const server = new Server(cwd, await freePort());
-      try {
-        // The server locks the directory before it creates the database (seconds on a first
-        // start). Held there, it shows a command the lock of a server whose socket is not open.
-        while (!existsSync(join(dataDir, 'myapi.lock'))) {
-          assert.ok(server.alive, server.show());
-          await delay(5);
-        }
-        server.child.kill('SIGSTOP');
-        assert.ok(!existsSync(socket), 'the socket was open already: the test proves nothing');
-        const command = new Proc(['users', 'list'], cwd, {});
-        for (let waited = 0; !command.stderr.includes('waiting for process'); waited += 50) {
-          assert.ok(
-            command.alive && waited < PROCESS_TIMEOUT_MS,
-            `did not wait\n${command.show()}`,
-          );
-          await delay(50);
-        }
-        assert.match(
-          command.stderr,
-          new RegExp(`waiting for process ${server.pid} \\(myapi serve\\) to open the embedded`),
-        );
-        server.child.kill('SIGCONT');
-        const exit = await command.finished(TEST_TIMEOUT_MS);
-        assert.equal(exit.code, 0, command.show());
-        assert.match(command.stdout, /^user_id\temail\t/);
-        await server.ready();
-      } finally {
-        server.child.kill('SIGCONT');
-        await server.stop();
-      }
-    },
-  );
 
   describe('with a PostgreSQL server database', { concurrency: 1 }, () => {
     let database: { dsn: string; drop: () => Promise<void> };

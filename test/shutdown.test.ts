@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { TOKEN_KEY, createServerDatabase, databaseKinds } from './support/databases.js';
+import { databaseKinds } from './support/databases.js';
+import { servedDatabase } from './support/served.js';
 import {
-  createUser,
   delay,
   login,
-  runCli,
   startServer,
   STOP_TIMEOUT_MS,
   tempDir,
@@ -210,21 +209,7 @@ describe(
         let drop: () => Promise<void> = () => Promise.resolve();
 
         before(async () => {
-          cwd = tempDir();
-          if (kind === 'postgres') {
-            const database = await createServerDatabase();
-            drop = database.drop;
-            env = { MYAPI_DATABASE__DSN: database.dsn, MYAPI_TOKEN_KEY: TOKEN_KEY };
-            for (const command of ['migrate', 'seed']) {
-              const { exit, proc } = await runCli([command], cwd, env);
-              assert.equal(exit.code, 0, proc.show());
-            }
-          } else {
-            // The first start creates and seeds the embedded database; the CLI then adds the user.
-            const first = await startServer(cwd);
-            assert.equal((await first.stop()).code, 0, first.show());
-          }
-          await createUser(cwd, env);
+          ({ cwd, env, drop } = await servedDatabase(kind));
         });
 
         after(async () => {
@@ -239,7 +224,7 @@ describe(
         if (kind === 'postgres') {
           it('--workers 2: 0 resets, exit 0', async () => {
             const server = await startServer(cwd, { ...env, ...DRAIN }, ['--workers', '2']);
-            await server.waitForStdout(
+            await server.waitForOutput(
               () => server.stdout.split('myapi is serving').length - 1 === 2,
               'two workers',
             );
@@ -258,7 +243,7 @@ describe('stopping while a connection holds the drain open', { timeout: TEST_TIM
     const server = await startServer(tempDir(), slow);
     const socket = await idleKeptAlive(server.url);
     server.child.kill('SIGTERM');
-    await server.waitForStdout(() => server.stdout.includes('SIGTERM received'), 'the first stop');
+    await server.waitForOutput(() => server.stdout.includes('SIGTERM received'), 'the first stop');
     const again = Date.now();
     const exit = await server.stop('SIGTERM');
     socket.destroy();

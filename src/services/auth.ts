@@ -1,22 +1,23 @@
 /** AuthService: the password and refresh grants, logout, and the bearer check of every request. */
 import type { Scope } from '../const.js';
-import { InsufficientScopeError, OAuthError, UnauthorizedError } from '../exc.js';
+import { InFlight } from '../backend/in_flight.js';
+import { OAuthError, tooManyFailedLogins, type AppError } from '../exc.js';
 import type { Principal, RevokeRequest, Token, TokenRequest } from '../schemas/auth.js';
 import { looksLikeAccessToken } from './access_token_secret.js';
-import type { AccessTokenService, PersonalGrant } from './access_tokens.js';
+import type { AccessTokenService } from './access_tokens.js';
+import { BearerCheck } from './bearer.js';
 import { auditEvents } from '../models/audit.js';
 import { AuditCRUD, type AuditEntry, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
 import { type MfaService, type SecondFactor } from './mfa/index.js';
 import type { PasswordHasher } from './passwords.js';
 import { allowedScopes, grantScopes } from './scopes.js';
-import type { SessionService, SessionState } from './sessions.js';
+import type { SessionService } from './sessions.js';
 import { noMetrics, type ServiceMetrics } from './metrics.js';
 import type { LoginThrottle } from './throttle.js';
 import type { AccessGrant, TokenCodec } from './tokens.js';
 import { WrongPasswordError, type UserService } from './users.js';
 
-const BEARER = /^Bearer[ ]+([A-Za-z0-9\-._~+/]+=*)[ ]*$/i;
 const INVALID_GRANT = 'Incorrect username or password';
 /** Auth0's grant types of the second step of a login (an mfa_token and a code). */
 export const MFA_OTP_GRANT = 'http://auth0.com/oauth/grant-type/mfa-otp';
@@ -30,11 +31,14 @@ const LOOKS_LIKE_JWT = /^[^.]+\.[^.]+\.[^.]+$/;
 export type { ClientInfo } from './audit/crud.js';
 
 /**
- * The token endpoint (password and refresh grants, revocation) and the check every protected
- * route runs: a valid signature, a live session, an active user, and the route's scopes.
+ * The token endpoint (password, refresh and MFA grants, revocation), the password change, and
+ * the bearer check every protected route runs (BearerCheck).
  */
 export class AuthService extends AppService {
   private readonly audit: AuditCRUD;
+  private readonly bearer: BearerCheck;
+  /** Password logins from the request to the session they start: a stopping server awaits them. */
+  private readonly logins = new InFlight();
 
   constructor(
     context: ServiceContext,
@@ -50,6 +54,7 @@ export class AuthService extends AppService {
   ) {
     super(context);
     this.audit = new AuditCRUD(context, auditEvents);
+    this.bearer = new BearerCheck(tokens, sessions, personalTokens);
   }
 
   /** A refusal changes nothing, so its audit row stands alone. */
@@ -62,20 +67,21 @@ export class AuthService extends AppService {
     retryAfterSeconds: number,
     client: ClientInfo,
     details: Record<string, string | number>,
-  ): Promise<OAuthError> {
+    atTokenEndpoint = true,
+  ): Promise<AppError> {
     await this.refused({
       event: 'login.throttled',
       reason: 'throttle',
       client,
       details: { retry_after_seconds: retryAfterSeconds, ...details },
     });
-    return slowDown(retryAfterSeconds);
+    return tooManyFailedLogins(retryAfterSeconds, atTokenEndpoint);
   }
 
   token(request: TokenRequest, client: ClientInfo): Promise<Token> {
     switch (request.grant_type ?? 'password') {
       case 'password':
-        return this.passwordGrant(request, client);
+        return this.logins.track(this.passwordGrant(request, client));
       case 'refresh_token':
         return this.refreshGrant(request, client);
       case MFA_OTP_GRANT:
@@ -92,6 +98,15 @@ export class AuthService extends AppService {
   }
 
   /**
+   * Resolves once every password login in flight has finished (its hash, its throttle verdict, its
+   * session), or after `withinMs`: a server stops through this before it closes hashing and the
+   * pool, so a login whose client has gone still ends cleanly instead of failing half-way.
+   */
+  settled(withinMs: number): Promise<void> {
+    return this.logins.settled(withinMs);
+  }
+
+  /**
    * Self-service password change. The current password is a password check like a login's, so
    * the same throttle guards it: a stolen access token is no licence to guess.
    */
@@ -104,10 +119,8 @@ export class AuthService extends AppService {
     const decision = await this.throttle.begin(principal.email.toLowerCase(), client.address);
     if (!decision.allowed) {
       this.metrics.throttleRefused();
-      throw await this.throttled(decision.retryAfterSeconds, client, {
-        during: 'password.change',
-        user: principal.userId,
-      });
+      const details = { during: 'password.change', user: principal.userId };
+      throw await this.throttled(decision.retryAfterSeconds, client, details, false);
     }
     const verdict = await this.throttle.settle(decision.attempt, async () => {
       try {
@@ -321,86 +334,11 @@ export class AuthService extends AppService {
     }
   }
 
-  /**
-   * The principal of an `Authorization: Bearer` header holding every scope in `required`.
-   * Synchronous while the session's state is fresh in memory; a promise when it must be read.
-   */
+  /** The principal of a bearer header holding every scope in `required` (see BearerCheck). */
   authenticate(
     authorization: string | undefined,
     required: readonly Scope[],
   ): Principal | Promise<Principal> {
-    if (authorization === undefined || authorization === '') {
-      throw new UnauthorizedError('Not authenticated', false);
-    }
-    const match = BEARER.exec(authorization);
-    if (match?.[1] === undefined) {
-      throw new UnauthorizedError('Could not validate credentials', true);
-    }
-    // A personal access token is checked against its session like an access token.
-    if (looksLikeAccessToken(match[1])) {
-      const personal = this.personalTokens.grant(match[1]);
-      return personal instanceof Promise
-        ? personal.then((found) => this.checkSession(found, required))
-        : this.checkSession(personal, required);
-    }
-    let grant: AccessGrant;
-    try {
-      grant = this.tokens.verify(match[1]);
-    } catch (error) {
-      // Not ours: perhaps a trusted issuer's (MYAPI_TRUSTED_ISSUERS).
-      const foreign = this.tokens.foreign(match[1], required);
-      if (foreign === undefined) throw error;
-      return foreign;
-    }
-    return this.checkSession(grant, required);
+    return this.bearer.authenticate(authorization, required);
   }
-
-  private checkSession(
-    grant: AccessGrant | PersonalGrant,
-    required: readonly Scope[],
-  ): Principal | Promise<Principal> {
-    const state = this.sessions.state(grant.sessionId);
-    return state instanceof Promise
-      ? state.then((loaded) => admit(grant, loaded, required))
-      : admit(grant, state, required);
-  }
-}
-
-function slowDown(retryAfterSeconds: number): OAuthError {
-  return new OAuthError(
-    429,
-    'slow_down',
-    `Too many failed logins; retry in ${retryAfterSeconds} s`,
-    {
-      retryAfterSeconds,
-    },
-  );
-}
-
-function admit(
-  grant: AccessGrant | PersonalGrant,
-  state: SessionState | undefined,
-  required: readonly Scope[],
-): Principal {
-  if (state === undefined || !state.live || state.userId !== grant.userId) {
-    throw new UnauthorizedError('Token has been revoked', true);
-  }
-  const held = allowedScopes(state.isSuperuser);
-  // Usually the role still holds every scope of the token: no new array on the hot path.
-  const scopes = grant.scopes.every((scope) => held.includes(scope))
-    ? grant.scopes
-    : grant.scopes.filter((scope) => held.includes(scope));
-  if (!required.every((scope) => scopes.includes(scope))) {
-    throw new InsufficientScopeError(required);
-  }
-  const principal: Principal = {
-    userId: grant.userId,
-    sessionId: grant.sessionId,
-    email: grant.email,
-    name: grant.name,
-    scopes,
-  };
-  // Set only for personal access tokens: an access token's principal keeps its one shape.
-  if ('personal' in grant) principal.personalAccessToken = true;
-  return principal;
 }

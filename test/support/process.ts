@@ -89,6 +89,7 @@ export class Proc {
     });
     this.child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderr += chunk;
+      for (const listener of this.listeners) listener();
     });
     this.exited = new Promise((resolve) => {
       this.child.on('close', (code, signal) => {
@@ -127,9 +128,12 @@ export class Proc {
       });
   }
 
-  /** Resolves when stdout satisfies `done` (checked on each chunk), fails on exit or timeout. */
+  /**
+   * Resolves when the output satisfies `done` (checked on each chunk of stdout or stderr), fails
+   * on exit or timeout.
+   */
   // A safety net, not a timing: a worker starting on a loaded 2-core machine can take 10 s.
-  waitForStdout(done: () => boolean, what: string, timeoutMs = PROCESS_TIMEOUT_MS): Promise<void> {
+  waitForOutput(done: () => boolean, what: string, timeoutMs = PROCESS_TIMEOUT_MS): Promise<void> {
     return new Promise((resolve, reject) => {
       const finish = (error?: Error) => {
         clearTimeout(timer);
