@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { ConcurrencyLimiter, loadAwareDutyCycle, QueueFullError } from '../src/backend/limiter.js';
+import {
+  ConcurrencyLimiter,
+  loadAwareConcurrency,
+  loadAwareDutyCycle,
+  QueueFullError,
+} from '../src/backend/limiter.js';
+import { inQuietWindow } from './support/event_loop.js';
 
 /** Runs four 20 ms tasks through the limiter at once; the ms between one's start and the next's. */
 async function gapsBetweenStarts(limiter: ConcurrencyLimiter): Promise<number[]> {
@@ -85,7 +91,79 @@ describe('loadAwareDutyCycle', () => {
       // the event loop is busy, as it is serving requests
     }
     const afterBusy = duty();
-    assert.ok(afterIdle > 0.8, `after an idle loop: ${afterIdle}`);
+    assert.equal(afterIdle, 1, `after an idle loop: ${afterIdle}`);
     assert.ok(afterBusy < 0.3 && afterBusy >= 0.25, `after a busy loop: ${afterBusy}`);
+  });
+
+  it('is 1, no rest at all, while the loop is busy only a little, as with logins alone', async () => {
+    // A tenth of the time busy (a login's own statements and replies), the rest waiting.
+    const reading = await inQuietWindow(0.25, async () => {
+      const duty = loadAwareDutyCycle(0.25);
+      for (let turn = 0; turn < 10; turn++) {
+        const until = performance.now() + 3;
+        while (performance.now() < until) {
+          // a login's work on the event loop
+        }
+        await sleep(27);
+      }
+      return duty();
+    });
+    assert.equal(reading, 1);
+  });
+});
+
+describe('a changing concurrency', () => {
+  it('starts the waiting tasks the grown concurrency allows, and no more than a fallen one', async () => {
+    let concurrency = 1;
+    const limiter = new ConcurrencyLimiter(() => concurrency, 10);
+    let running = 0;
+    const peaks: number[] = [];
+    const task = async () => {
+      running++;
+      peaks.push(running);
+      await sleep(30);
+      running--;
+    };
+    const first = Promise.all([limiter.run(task), limiter.run(task), limiter.run(task)]);
+    assert.equal(limiter.queued, 2);
+    concurrency = 3;
+    await first;
+    // The first task's end let both waiting tasks start together.
+    assert.deepEqual(peaks, [1, 1, 2]);
+
+    concurrency = 1;
+    peaks.length = 0;
+    await Promise.all(Array.from({ length: 4 }, () => limiter.run(task)));
+    assert.deepEqual(peaks, [1, 1, 1, 1]);
+  });
+
+  it('a newcomer waits behind the tasks already waiting', async () => {
+    let concurrency = 1;
+    const limiter = new ConcurrencyLimiter(() => concurrency, 10);
+    const order: string[] = [];
+    const task = (name: string) => () =>
+      sleep(20).then(() => {
+        order.push(name);
+      });
+    const all = [limiter.run(task('a')), limiter.run(task('b'))];
+    concurrency = 2;
+    all.push(limiter.run(task('c')));
+    await Promise.all(all);
+    assert.deepEqual(order, ['a', 'b', 'c']);
+  });
+});
+
+describe('loadAwareConcurrency', () => {
+  it('allows every core after an idle event loop and the busy share after a blocked one', async () => {
+    const concurrency = loadAwareConcurrency(4, 2);
+    await sleep(250);
+    const afterIdle = concurrency();
+    const until = performance.now() + 150;
+    while (performance.now() < until) {
+      // the event loop is busy, as it is serving requests
+    }
+    const afterBusy = concurrency();
+    assert.equal(afterIdle, 4);
+    assert.equal(afterBusy, 2);
   });
 });

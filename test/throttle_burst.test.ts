@@ -164,6 +164,7 @@ describeEachDatabase('login throttle under a parallel burst', (kind) => {
       for (const r of responses.filter((r) => r.statusCode !== 401)) {
         assert.equal(r.statusCode, 429);
         assert.ok(Number(r.headers['retry-after']) >= 1, String(r.headers['retry-after']));
+        assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
         assert.equal(r.json<{ error: string }>().error, 'slow_down');
       }
     });

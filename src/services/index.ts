@@ -2,7 +2,7 @@
 import { availableParallelism } from 'node:os';
 import type { Settings } from '../backend/config.js';
 import type { Database } from '../backend/database.js';
-import { loadAwareDutyCycle } from '../backend/limiter.js';
+import { loadAwareConcurrency, loadAwareDutyCycle } from '../backend/limiter.js';
 import { AccessTokenService, type AccessTokenOptions } from './access_tokens.js';
 import { AuditService } from './audit/index.js';
 import {
@@ -68,9 +68,15 @@ export function accountOptions(settings: Settings): AccountOptions {
     auditRetentionDays: settings.audit.retention_days,
     passwords: {
       upgradeLegacy: settings.passwords.upgrade_legacy,
-      // Half the cores (at least one) hash; the rest keep serving reads and the database.
+      // While nothing else is served, two hashes per core: a slot that one hash frees waits for
+      // the next login's statements, and the second keeps the core busy meanwhile. Under load,
+      // half of the cores (at least one), and the rest keep serving reads and the database.
       concurrency:
-        settings.passwords.concurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+        settings.passwords.concurrency ??
+        loadAwareConcurrency(
+          2 * availableParallelism(),
+          Math.max(1, Math.floor(availableParallelism() / 2)),
+        ),
       maxQueued: settings.passwords.max_queued,
       // Hashing yields to the requests this process serves (backend/limiter.ts).
       dutyCycle: loadAwareDutyCycle(settings.passwords.duty_cycle),
@@ -100,6 +106,8 @@ export type AccountServices = CatalogueServices & {
   /** Two-factor authentication; without a token key (the CLI) it can only reset factors. */
   mfa: MfaService;
   selfService: SelfServices;
+  /** The login throttle, which a stopping server lets finish its attempts (`settled`). */
+  throttle: LoginThrottle;
 } & ServicesOf<Extract<Registered, { needs: 'accounts' }>>;
 
 /** With a token key as well: everything, logins included (the server). */
@@ -170,6 +178,7 @@ export function createServices(
     accessTokens,
     audit,
     selfService,
+    throttle,
     ...buildRegistered({ context, users, sessions }),
   };
   if (tokens === undefined) return { ...core, mfa: new MfaService(context) };

@@ -59,20 +59,29 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
       });
   }
 
-  /** Writes new counts on counters this transaction has locked; a delay blocks from now. */
-  async recordFailures(counts: readonly FailureCount[], tx: Executor): Promise<void> {
+  /**
+   * Writes new counts on counters this transaction has locked; a delay blocks from now. With
+   * `release`, the same statement also ends one attempt in flight on each, as `release()` does.
+   */
+  async recordFailures(
+    counts: readonly FailureCount[],
+    tx: Executor,
+    { release = false }: { release?: boolean } = {},
+  ): Promise<void> {
     if (counts.length === 0) return;
     const rows = sql.join(
       counts.map((c) => sql`(${c.key}::text, ${c.failures}::integer, ${c.delaySeconds}::integer)`),
       sql`, `,
     );
+    const pending = release ? sql`greatest(f.pending - 1, 0)` : sql`f.pending`;
     await tx.execute(sql`
       update ${loginFailures} as f set
         failures = v.failures,
         last_failed_at = clock_timestamp(),
         blocked_until = case when v.delay > 0
           then greatest(f.blocked_until, clock_timestamp() + make_interval(secs => v.delay))
-          else f.blocked_until end
+          else f.blocked_until end,
+        pending = ${pending}
       from (values ${rows}) as v(key, failures, delay)
       where f.key = v.key`);
   }
@@ -119,7 +128,8 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   /**
    * A right password: the pair's counter starts clean (the row goes unless other attempts are in
    * flight on it), the account's and the address's lose the failure counted up front (`undo`),
-   * and this attempt's reservations end (`release`). The rows are locked in key order first.
+   * and this attempt's reservations end (`release`). One statement locks the rows in key order
+   * (the CTE: sorted, then locked row by row) and updates them; a second deletes the pair's row.
    */
   async settleSuccess(
     pairKey: string,
@@ -128,22 +138,24 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
     tx: Executor,
   ): Promise<void> {
     const f = loginFailures;
-    await this.lockInKeyOrder([pairKey, ...undo, ...release], tx);
-    await this.release(release, tx);
+    const keys = [...new Set([pairKey, ...undo, ...release])];
+    await tx.execute(sql`
+      with locked as materialized (
+        select ${f.key} from ${f} where ${inArray(f.key, keys)} order by ${f.key} for update)
+      update ${f} set
+        pending = case when ${inArray(f.key, [...release])}
+          then greatest(${f.pending} - 1, 0) else ${f.pending} end,
+        failures = case when ${f.key} = ${pairKey} then 0
+          when ${inArray(f.key, [...undo])} then greatest(${f.failures} - 1, 0)
+          else ${f.failures} end,
+        blocked_until = case when ${f.key} = ${pairKey}
+          then clock_timestamp() else ${f.blocked_until} end
+      from locked where ${f.key} = locked.key`);
     await tx
       .delete(f)
       .where(
         and(eq(f.key, pairKey), sql`(${f.pending} = 0 or ${f.pending_until} <= clock_timestamp())`),
       );
-    await tx
-      .update(f)
-      .set({ failures: 0, blocked_until: sql`clock_timestamp()` })
-      .where(eq(f.key, pairKey));
-    if (undo.length === 0) return;
-    await tx
-      .update(f)
-      .set({ failures: sql`greatest(${f.failures} - 1, 0)` })
-      .where(inArray(f.key, [...undo]));
   }
 
   /**

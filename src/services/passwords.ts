@@ -7,7 +7,12 @@ import {
   type HashFunctions,
 } from '../backend/hashing.js';
 import { inChildSpan } from '../backend/tracing.js';
-import { ConcurrencyLimiter, QueueFullError, type DutyCycle } from '../backend/limiter.js';
+import {
+  ConcurrencyLimiter,
+  QueueFullError,
+  type Concurrency,
+  type DutyCycle,
+} from '../backend/limiter.js';
 import { ServiceUnavailableError } from '../exc.js';
 import { noMetrics, type ServiceMetrics } from './metrics.js';
 
@@ -34,8 +39,8 @@ export interface HasherOptions {
    * table: it cannot verify argon2id, so an upgrade would lock users out of it.
    */
   upgradeLegacy?: boolean;
-  /** Hashes computed at once; the rest of the machine keeps the other cores. */
-  concurrency?: number;
+  /** Hashes computed at once (perhaps following the load); the rest of the machine keeps the other cores. */
+  concurrency?: Concurrency;
   /** Hashes allowed to wait; beyond that a login is answered 503 with Retry-After. */
   maxQueued?: number;
   /** The share of time each hashing slot may compute; it rests the remainder. */

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Executor } from '../backend/database.js';
+import { InFlight } from '../backend/in_flight.js';
 import { loginFailures } from '../models/login_failures.js';
 import { AppService, type ServiceContext } from './base.js';
 import { LoginFailureCRUD, type FailureCounter } from './login_failures.js';
@@ -112,6 +113,8 @@ export class LoginThrottle extends AppService {
   private readonly resetAfterSeconds: number;
   /** Process clock, only to space out this process's pruning. */
   private lastPruneAt = Number.NEGATIVE_INFINITY;
+  /** Attempts from `begin` to their verdict's write: a stopping server lets them finish. */
+  private readonly attempts = new InFlight();
 
   constructor(context: ServiceContext, options: ThrottleOptions = {}) {
     super(context);
@@ -143,7 +146,11 @@ export class LoginThrottle extends AppService {
    * on every counter, waiting while a counter is full of attempts in flight. `account` is the
    * normalised (trimmed, lowercased) username as given, whether or not such a user exists.
    */
-  async begin(account: string, address: string): Promise<ThrottleDecision> {
+  begin(account: string, address: string): Promise<ThrottleDecision> {
+    return this.attempts.track(this.takePlaces(account, address));
+  }
+
+  private async takePlaces(account: string, address: string): Promise<ThrottleDecision> {
     const keys = this.keys(account, address);
     const known = await this.crud.isKnown(keys.known);
     const deadline = performance.now() + MAX_WAIT_MS;
@@ -193,7 +200,20 @@ export class LoginThrottle extends AppService {
    * Runs the password check of an allowed attempt and reports its verdict: `failed` when `ok` is
    * false, `succeeded` when true, and when the check throws, the attempt gives its places back.
    */
-  async settle<T extends { ok: boolean }>(
+  settle<T extends { ok: boolean }>(attempt: LoginAttempt, check: () => Promise<T>): Promise<T> {
+    return this.attempts.track(this.checkAndCount(attempt, check));
+  }
+
+  /**
+   * Resolves once every attempt has written its verdict, or after `withinMs`. A server stops
+   * through this before it closes hashing and the pool: an attempt cut off there would keep its
+   * reservations until their lease ends, holding back the next logins of that account.
+   */
+  settled(withinMs: number): Promise<void> {
+    return this.attempts.settled(withinMs);
+  }
+
+  private async checkAndCount<T extends { ok: boolean }>(
     attempt: LoginAttempt,
     check: () => Promise<T>,
   ): Promise<T> {
@@ -213,9 +233,9 @@ export class LoginThrottle extends AppService {
     if (attempt.reserved.length === 0) return;
     const ruleOf = this.ruleOf(attempt);
     await this.transaction(async (tx) => {
+      // lockCounters locks exactly the reserved keys: the failures' update also releases them.
       const counters = await this.crud.lockCounters(attempt.reserved, this.resetAfterSeconds, tx);
-      await this.crud.recordFailures(this.counts(counters, ruleOf), tx);
-      await this.crud.release(attempt.reserved, tx);
+      await this.crud.recordFailures(this.counts(counters, ruleOf), tx, { release: true });
     });
   }
 
