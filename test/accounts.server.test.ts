@@ -236,7 +236,7 @@ describe(
       assert.equal(again.status, 400, 'the thief and the victim both lose the login');
       await again.arrayBuffer();
       await msUntilRefused(a, next.access_token, NOTIFY_BOUND_MS * 4);
-      await b.waitForStdout(
+      await b.waitForOutput(
         () => b.stdout.includes('refresh token reused: login revoked (suspected token theft)'),
         'the theft warning in the log',
       );

@@ -51,7 +51,7 @@ describe('myapi serve --workers', () => {
     async () => {
       const server = await startServer(cwd, env, ['--workers', '2']);
       try {
-        await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
+        await server.waitForOutput(() => servingPids(server).length === 2, 'two workers');
         const [first, second] = servingPids(server);
         assert.ok(first !== undefined && second !== undefined && first !== second);
         assert.ok(first !== server.pid && second !== server.pid, 'workers are not the primary');
@@ -69,11 +69,11 @@ describe('myapi serve --workers', () => {
               .filter((line) => line.msg === 'request completed')
               .map((line) => Number(line.pid)),
           );
-        await server.waitForStdout(() => servedBy().size === 2, 'requests served by both workers');
+        await server.waitForOutput(() => servedBy().size === 2, 'requests served by both workers');
         assert.deepEqual([...servedBy()].sort(), [first, second].sort());
 
         process.kill(first, 'SIGKILL');
-        await server.waitForStdout(() => servingPids(server).length === 3, 'a replacement worker');
+        await server.waitForOutput(() => servingPids(server).length === 3, 'a replacement worker');
         assert.ok(
           server
             .logLines()
@@ -101,7 +101,7 @@ describe('myapi serve --workers', () => {
       { timeout: TEST_TIMEOUT_MS },
       async () => {
         const server = await startServer(cwd, env, ['--workers', '2']);
-        await server.waitForStdout(() => servingPids(server).length === 2, 'two workers');
+        await server.waitForOutput(() => servingPids(server).length === 2, 'two workers');
         for (const pid of [server.pid, ...servingPids(server)]) process.kill(pid, signal);
         const exit = await server.finished(scaled(15_000));
         assert.equal(exit.code, 0, server.show());

@@ -54,7 +54,7 @@ describe('metrics of `myapi serve --workers 2`', { timeout: TEST_TIMEOUT_MS * 2 
     assert.equal(migrated.exit.code, 0, migrated.proc.show());
     server = await startCli(cwd, env, ['--workers', '2']);
     // Ready means one worker listens; the test needs both.
-    await server.waitForStdout(() => listening() === 2, 'both workers listening');
+    await server.waitForOutput(() => listening() === 2, 'both workers listening');
   });
 
   after(async () => {
@@ -67,7 +67,7 @@ describe('metrics of `myapi serve --workers 2`', { timeout: TEST_TIMEOUT_MS * 2 
       assert.equal(await getOnNewConnection(`${server.url}/openapi.json`), 200);
     }
     // Both workers served some of them (their pids are on the access lines)...
-    await server.waitForStdout(
+    await server.waitForOutput(
       () => servedBy().length === REQUESTS,
       `${REQUESTS} access lines of /openapi.json`,
     );

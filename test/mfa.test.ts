@@ -53,6 +53,7 @@ describeEachDatabase('two-factor authentication', (kind) => {
   const mfaToken = async (email: string): Promise<string> => {
     const reply = await passwordGrant(email);
     assert.equal(reply.status, 400, reply.text);
+    assert.equal(reply.headers.get('content-type'), 'application/json; charset=utf-8');
     const body = reply.body as Problem;
     assert.equal(body.error, 'mfa_required');
     assert.match(body.mfa_token ?? '', /^[A-Za-z0-9_-]{43}$/);
@@ -200,6 +201,7 @@ describeEachDatabase('two-factor authentication', (kind) => {
     // Five wrong codes for the user: the next code, on another token, must wait.
     const slowed = await otpGrant(fresh, good);
     assert.equal(slowed.status, 429, slowed.text);
+    assert.equal(slowed.headers.get('content-type'), 'application/json; charset=utf-8');
     assert.equal((slowed.body as Problem).error, 'slow_down');
     const wait = Number(slowed.headers.get('retry-after'));
     assert.ok(wait >= 1);

@@ -184,6 +184,7 @@ describeEachDatabase('signing keys, JWKS and metadata', { timeout: scaled(120_00
 
     const client: oauth.Client = { client_id: 'myapi-tests' };
     const auth = oauth.None();
+    const credentials = { username: USER.email, password: USER.password };
     const login = await oauth.processGenericTokenEndpointResponse(
       as,
       client,
@@ -192,7 +193,7 @@ describeEachDatabase('signing keys, JWKS and metadata', { timeout: scaled(120_00
         client,
         auth,
         'password',
-        new URLSearchParams({ username: USER.email, password: USER.password }),
+        new URLSearchParams(credentials),
         insecure,
       ),
     );
@@ -212,16 +213,75 @@ describeEachDatabase('signing keys, JWKS and metadata', { timeout: scaled(120_00
       await oauth.revocationRequest(as, client, auth, refreshed.refresh_token, insecure),
     );
     assert.equal((await movie(first.url, refreshed.access_token)).status, 401);
-    // The spent refresh token is refused (RFC 6749 error codes, in a problem document).
-    const refused = await fetch(`${first.url}/token`, {
-      method: 'POST',
-      body: new URLSearchParams({
-        grant_type: 'refresh_token',
-        refresh_token: refreshed.refresh_token,
-      }),
+
+    // The errors are RFC 6749 section 5.2's application/json, which oauth4webapi reads (it
+    // refuses any other content type), with the problem document's members kept.
+    const refusal = async (answer: Promise<unknown>) => {
+      const error = await answer.then(
+        () => assert.fail('the token endpoint answered 200'),
+        (thrown: unknown) => thrown,
+      );
+      assert.ok(error instanceof oauth.ResponseBodyError, String(error));
+      assert.equal(error.response.headers.get('content-type'), 'application/json; charset=utf-8');
+      return error;
+    };
+    const spent = await refusal(
+      oauth.processRefreshTokenResponse(
+        as,
+        client,
+        await oauth.refreshTokenGrantRequest(as, client, auth, refreshed.refresh_token, insecure),
+      ),
+    );
+    assert.equal(spent.status, 400);
+    assert.equal(spent.error, 'invalid_grant');
+    assert.equal(spent.error_description, 'Refresh token is invalid, expired or revoked');
+    assert.deepEqual(spent.cause, {
+      type: 'about:blank',
+      title: 'Bad Request',
+      status: 400,
+      detail: 'Refresh token is invalid, expired or revoked',
+      error: 'invalid_grant',
+      error_description: 'Refresh token is invalid, expired or revoked',
     });
-    assert.equal(refused.status, 400);
-    assert.equal(((await refused.json()) as { error: string }).error, 'invalid_grant');
+
+    const passwordGrant = (parameters: Record<string, string>) =>
+      oauth.genericTokenEndpointRequest(
+        as,
+        client,
+        auth,
+        'password',
+        new URLSearchParams(parameters),
+        insecure,
+      );
+    const unavailable = await refusal(
+      oauth.processGenericTokenEndpointResponse(
+        as,
+        client,
+        await passwordGrant({ ...credentials, scope: 'users:admin' }),
+      ),
+    );
+    assert.equal(unavailable.status, 400);
+    assert.equal(unavailable.error, 'invalid_scope');
+
+    // A wrong password is 401 invalid_grant with `WWW-Authenticate: Bearer` (docs/api.md): a
+    // challenge, which oauth4webapi reports as such before it reads the body.
+    const wrong = await oauth
+      .processGenericTokenEndpointResponse(
+        as,
+        client,
+        await passwordGrant({ ...credentials, password: 'not-the-password' }),
+      )
+      .then(
+        () => assert.fail('a wrong password answered 200'),
+        (thrown: unknown) => thrown,
+      );
+    assert.ok(wrong instanceof oauth.WWWAuthenticateChallengeError, String(wrong));
+    assert.equal(wrong.status, 401);
+    assert.deepEqual(wrong.cause, [{ scheme: 'bearer', parameters: {} }]);
+    assert.equal(wrong.response.headers.get('content-type'), 'application/json; charset=utf-8');
+    const body = (await wrong.response.json()) as { error: string; detail: string };
+    assert.equal(body.error, 'invalid_grant');
+    assert.equal(typeof body.detail, 'string');
   });
 });
 

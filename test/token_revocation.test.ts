@@ -111,7 +111,7 @@ describeEachDatabase('token revocation (RFC 7009)', (kind) => {
     assert.equal(missing.status, 400);
     assert.equal(missing.body.error, 'invalid_request');
     assert.equal(typeof missing.body.error_description, 'string');
-    assert.match(missing.headers.get('content-type') ?? '', /^application\/[a-z+]*json/);
+    assert.equal(missing.headers.get('content-type'), 'application/json; charset=utf-8');
 
     const repeated = await http.request('POST', '/token/revoke', {
       form: { token: 'a' },

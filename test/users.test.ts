@@ -45,6 +45,12 @@ function problem(response: LightMyRequestResponse): Problem {
   return response.json<Problem>();
 }
 
+/** An error of POST /token: the same members, as RFC 6749's application/json. */
+function oauthError(response: LightMyRequestResponse): Problem {
+  assert.equal(response.headers['content-type'], 'application/json; charset=utf-8');
+  return response.json<Problem>();
+}
+
 /** The Link header's next page, or undefined on the last page. */
 function nextLink(response: LightMyRequestResponse): string | undefined {
   const link = response.headers.link;
@@ -235,6 +241,7 @@ describeEachDatabase('users', (kind) => {
       // The same counters as POST /token: the login from this address waits too.
       const login = await tokenRequest(t.app, { username: user.email, password: STRONG });
       assert.equal(login.statusCode, 429, show(login));
+      assert.equal(oauthError(login).error, 'slow_down');
     });
 
     it('refuses a new password against each policy rule with a clear 422', async () => {
@@ -456,7 +463,7 @@ describeEachDatabase('users', (kind) => {
       assert.equal(live.statusCode, 401, show(live));
       const refused = await tokenRequest(t.app, { username: user.email, password: STRONG });
       assert.equal(refused.statusCode, 401, show(refused));
-      assert.equal(problem(refused).detail, 'This account is disabled');
+      assert.equal(oauthError(refused).detail, 'This account is disabled');
 
       const on = await call('PATCH', `/users/${user.user_id}`, admin, { is_active: true });
       assert.equal(on.statusCode, 200, show(on));
