@@ -291,15 +291,16 @@ export function commandLine(tool, usage, options) {
   };
   /**
    * `--set MYAPI_NAME=VALUE` (repeatable) as an object of server settings: the tools start the
-   * server without the caller's MYAPI_* variables, so this is the only way to try one.
+   * server without the caller's MYAPI_* variables, so this is the only way to try one. OTEL_*
+   * variables (tracing) are taken too, so one run can compare tracing on with off.
    */
   const settings = (key = 'set') => {
     const result = {};
     for (const pair of values[key] ?? []) {
-      const match = /^(MYAPI_[A-Z0-9_]+)=(.*)$/s.exec(pair);
+      const match = /^((?:MYAPI|OTEL)_[A-Z0-9_]+)=(.*)$/s.exec(pair);
       if (match === null) {
         console.error(
-          `${tool}: --${key} takes MYAPI_NAME=VALUE, not ${JSON.stringify(pair)}\n${usage}`,
+          `${tool}: --${key} takes MYAPI_NAME=VALUE (or OTEL_NAME=VALUE), not ${JSON.stringify(pair)}\n${usage}`,
         );
         process.exit(2);
       }
