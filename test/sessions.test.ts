@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { sql } from 'drizzle-orm';
+import { queryRows } from '../src/backend/database.js';
 import { moviesDefinition } from '../src/services/movies/index.js';
 import { ruleScopeNames } from '../src/services/definition.js';
 import { SessionService } from '../src/services/sessions.js';
@@ -73,5 +75,37 @@ describeEachDatabase('session state cache', (kind) => {
     assert.ok(a instanceof Promise);
     assert.equal(a, b);
     assert.equal((await a)?.userId, userId);
+  });
+
+  it("writes a login's session, refresh token and audit event together, and forgets the user's dead sessions", async () => {
+    const here = service(0);
+    const scopes = [ruleScopeNames(moviesDefinition.name).read];
+    const login = async () => (await here.start(userId, scopes)).sessionId;
+    const expired = await login();
+    const revokedLongAgo = await login();
+    const revokedLately = await login();
+    await t.database.db.execute(sql`
+      update myapi.auth_sessions set
+        expires_at = case when session_id = ${expired} then now() - interval '1 second'
+          else expires_at end,
+        revoked_at = case when session_id = ${revokedLongAgo} then now() - interval '2 days'
+          when session_id = ${revokedLately} then now() - interval '1 hour' else revoked_at end
+      where session_id in (${expired}, ${revokedLongAgo}, ${revokedLately})`);
+
+    const { sessionId, refreshToken } = await here.start(userId, scopes);
+    const rows = (query: ReturnType<typeof sql>) => queryRows<{ id: string }>(t.database.db, query);
+    const sessions = (
+      await rows(sql`select session_id::text as id from myapi.auth_sessions
+      where user_id = ${userId}`)
+    ).map((row) => row.id);
+    assert.ok(sessions.includes(sessionId) && sessions.includes(revokedLately), String(sessions));
+    assert.ok(!sessions.includes(expired) && !sessions.includes(revokedLongAgo), String(sessions));
+    const tokens = await rows(sql`select session_id::text as id from myapi.refresh_tokens
+      where session_id in (${expired}, ${revokedLongAgo}, ${sessionId})`);
+    assert.deepEqual(tokens, [{ id: sessionId }], 'the dead sessions took their refresh tokens');
+    const events = await rows(sql`select details->>'session_id' as id from myapi.audit_events
+      where event = 'login' and details->>'session_id' = ${sessionId}`);
+    assert.equal(events.length, 1);
+    assert.ok(refreshToken.length > 20);
   });
 });

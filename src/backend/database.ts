@@ -18,6 +18,7 @@ export type {
   Schema,
 } from './database/types.js';
 export { queryRows } from './database/types.js';
+export { writesTogether } from './database/together.js';
 export { ReadRouter, type ReaderKey, type ReplicaSet } from './database/replicas.js';
 export { parseDsn, redactDsn } from './database/dsn.js';
 export {

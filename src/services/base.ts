@@ -8,6 +8,7 @@ import {
   type InferInsertModel,
   type InferSelectModel,
   type SQL,
+  type SQLWrapper,
 } from 'drizzle-orm';
 import DataLoader from 'dataloader';
 import { getTableConfig, type PgColumn, type PgTable } from 'drizzle-orm/pg-core';
@@ -19,6 +20,7 @@ import {
   type ArrayQuery,
   type Database,
   type Executor,
+  writesTogether,
 } from '../backend/database.js';
 
 /**
@@ -40,6 +42,14 @@ export abstract class AppService {
 
   protected transaction<T>(work: (tx: AppTx) => Promise<T>): Promise<T> {
     return this.db.transaction(work);
+  }
+
+  /**
+   * Writes its CRUD classes built and did not run, as one statement: atomic like a transaction,
+   * in one round trip. Each write sees the database as before the statement, not the others.
+   */
+  protected async writeTogether(writes: readonly SQLWrapper[]): Promise<void> {
+    await this.db.execute(writesTogether(writes));
   }
 }
 

@@ -42,7 +42,12 @@ export interface SessionWithUser {
 const inSeconds = (seconds: number): SQL => sql`now() + make_interval(secs => ${seconds})`;
 
 export class SessionCRUD extends AppCRUD<typeof authSessions> {
-  async create(
+  async create(session: Parameters<SessionCRUD['creation']>[0], tx?: Executor): Promise<void> {
+    await this.creation(session, tx);
+  }
+
+  /** The insert of a new session, not yet run: await it, or run it with others (writesTogether). */
+  creation(
     session: {
       sessionId: string;
       userId: number;
@@ -51,8 +56,8 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
       client?: ClientInfo | undefined;
     },
     tx?: Executor,
-  ): Promise<void> {
-    await this.on(tx)
+  ) {
+    return this.on(tx)
       .insert(authSessions)
       .values({
         session_id: session.sessionId,
@@ -160,9 +165,12 @@ export class SessionCRUD extends AppCRUD<typeof authSessions> {
     await this.on(tx).execute(sql`select pg_notify(${CHANNEL}, ${payload})`);
   }
 
-  /** Forgets a user's dead sessions (expired, or revoked a day ago) and their refresh tokens. */
-  async prune(userId: number, tx?: Executor): Promise<void> {
-    await this.on(tx)
+  /**
+   * Forgets a user's dead sessions (expired, or revoked a day ago) and their refresh tokens: the
+   * delete, not yet run (see `creation`).
+   */
+  pruning(userId: number, tx?: Executor) {
+    return this.on(tx)
       .delete(authSessions)
       .where(
         and(
@@ -192,7 +200,12 @@ export class RefreshTokenCRUD extends AppCRUD<typeof refreshTokens> {
     token: { hash: string; sessionId: string; lifetimeSeconds: number },
     tx?: Executor,
   ): Promise<void> {
-    await this.on(tx)
+    await this.creation(token, tx);
+  }
+
+  /** The insert of a refresh token, not yet run (see SessionCRUD.creation). */
+  creation(token: { hash: string; sessionId: string; lifetimeSeconds: number }, tx?: Executor) {
+    return this.on(tx)
       .insert(refreshTokens)
       .values({
         token_hash: token.hash,

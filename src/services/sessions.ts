@@ -4,7 +4,7 @@ import { ReadRouter, type Executor } from '../backend/database.js';
 import type { Scope } from '../const.js';
 import { auditEvents } from '../models/audit.js';
 import { authSessions, refreshTokens } from '../models/sessions.js';
-import { AuditCRUD, type ClientInfo } from './audit/crud.js';
+import { AuditCRUD, type AuditEntry, type ClientInfo } from './audit/crud.js';
 import { AppService, type ServiceContext } from './base.js';
 import { noMetrics, type ServiceMetrics } from './metrics.js';
 import {
@@ -106,7 +106,7 @@ export class SessionService extends AppService {
    * A new login for the user with these scopes; returns its id and first refresh token. The
    * audit log's `login` event is written with it (`details` says how, e.g. the second factor).
    */
-  start(
+  async start(
     userId: number,
     scopes: readonly Scope[],
     client?: ClientInfo,
@@ -115,22 +115,22 @@ export class SessionService extends AppService {
     const sessionId = randomUUID();
     const refreshToken = newRefreshToken();
     const lifetimeSeconds = this.options.refreshLifetimeSeconds;
-    return this.transaction(async (tx) => {
-      await this.sessions.prune(userId, tx);
-      await this.sessions.create(
-        { sessionId, userId, scope: scopes.join(' '), lifetimeSeconds, client },
-        tx,
-      );
-      await this.audit.record(
-        { event: 'login', userId, client, details: { session_id: sessionId, ...details } },
-        tx,
-      );
-      await this.refreshTokens.create(
-        { hash: hashRefreshToken(refreshToken), sessionId, lifetimeSeconds },
-        tx,
-      );
-      return { sessionId, refreshToken };
-    });
+    const scope = scopes.join(' ');
+    const hash = hashRefreshToken(refreshToken);
+    const event: AuditEntry = {
+      event: 'login',
+      userId,
+      client,
+      details: { session_id: sessionId, ...details },
+    };
+    // One statement, one round trip: a login is the hot write path.
+    await this.writeTogether([
+      this.sessions.pruning(userId),
+      this.sessions.creation({ sessionId, userId, scope, lifetimeSeconds, client }),
+      this.audit.recording(event),
+      this.refreshTokens.creation({ hash, sessionId, lifetimeSeconds }),
+    ]);
+    return { sessionId, refreshToken };
   }
 
   /**

@@ -97,7 +97,12 @@ export class AuditCRUD extends AppCRUD<typeof auditEvents> {
    * the change or not at all. Without `tx` it stands alone (a refused login changes nothing).
    */
   async record(entry: AuditEntry, tx?: Executor): Promise<void> {
-    await this.on(tx)
+    await this.recording(entry, tx);
+  }
+
+  /** The insert of an event, not yet run: to run with others (writesTogether). */
+  recording(entry: AuditEntry, tx?: Executor) {
+    return this.on(tx)
       .insert(auditEvents)
       .values({
         event: entry.event,
