@@ -1,6 +1,6 @@
 // The SQL of the login throttle's counters (services/throttle.ts holds the rules).
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { queryRows, type Executor } from '../backend/database.js';
+import { queryRows, writesTogether, type Executor } from '../backend/database.js';
 import { loginFailures } from '../models/login_failures.js';
 import { AppCRUD } from './base.js';
 
@@ -126,20 +126,20 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   }
 
   /**
-   * A right password: the pair's counter starts clean (the row goes unless other attempts are in
-   * flight on it), the account's and the address's lose the failure counted up front (`undo`),
-   * and this attempt's reservations end (`release`). One statement locks the rows in key order
-   * (the CTE: sorted, then locked row by row) and updates them; a second deletes the pair's row.
+   * A right password: the pair's counter starts clean, the account's and the address's lose the
+   * failure counted up front (`undo`), and this attempt's reservations end (`release`). One
+   * statement locks the rows in key order (the CTE: sorted, then locked row by row) and updates
+   * them; `forgetPair` follows.
    */
   async settleSuccess(
     pairKey: string,
     undo: readonly string[],
     release: readonly string[],
-    tx: Executor,
+    tx?: Executor,
   ): Promise<void> {
     const f = loginFailures;
     const keys = [...new Set([pairKey, ...undo, ...release])];
-    await tx.execute(sql`
+    await this.on(tx).execute(sql`
       with locked as materialized (
         select ${f.key} from ${f} where ${inArray(f.key, keys)} order by ${f.key} for update)
       update ${f} set
@@ -151,23 +151,27 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
         blocked_until = case when ${f.key} = ${pairKey}
           then clock_timestamp() else ${f.blocked_until} end
       from locked where ${f.key} = locked.key`);
-    await tx
+  }
+
+  /**
+   * After `settleSuccess`, in one statement: the pair's row goes unless other attempts are in
+   * flight on it (checked on its latest version, so one that reserved meanwhile keeps it), and the
+   * pair is marked known until `days` from now. The mark lives in the same table under its own
+   * key kind: `blocked_until` is when it expires (prune keeps rows until then).
+   */
+  async forgetPair(pairKey: string, knownKey: string, days: number, tx?: Executor): Promise<void> {
+    const f = loginFailures;
+    const until = sql`now() + make_interval(days => ${days})`;
+    const deletion = this.on(tx)
       .delete(f)
       .where(
         and(eq(f.key, pairKey), sql`(${f.pending} = 0 or ${f.pending_until} <= clock_timestamp())`),
       );
-  }
-
-  /**
-   * Marks a pair as known until `days` from now. The row lives in the same table under its own
-   * key kind: `blocked_until` is when the mark expires (prune keeps rows until then).
-   */
-  async markKnown(key: string, days: number, tx?: Executor): Promise<void> {
-    const until = sql`now() + make_interval(days => ${days})`;
-    await this.on(tx)
-      .insert(loginFailures)
-      .values({ key, failures: 0, last_failed_at: sql`now()`, blocked_until: until })
-      .onConflictDoUpdate({ target: loginFailures.key, set: { blocked_until: until } });
+    const knownMark = this.on(tx)
+      .insert(f)
+      .values({ key: knownKey, failures: 0, last_failed_at: sql`now()`, blocked_until: until })
+      .onConflictDoUpdate({ target: f.key, set: { blocked_until: until } });
+    await this.on(tx).execute(writesTogether([deletion, knownMark]));
   }
 
   async isKnown(key: string, tx?: Executor): Promise<boolean> {

@@ -247,10 +247,9 @@ export class LoginThrottle extends AppService {
    */
   async succeeded(attempt: LoginAttempt): Promise<void> {
     const undo = [attempt.account, attempt.address].filter((key) => attempt.counted.includes(key));
-    await this.transaction(async (tx) => {
-      await this.crud.settleSuccess(attempt.pair, undo, attempt.reserved, tx);
-      await this.crud.markKnown(attempt.known, KNOWN_PAIR_DAYS, tx);
-    });
+    // Two statements and no transaction around them: the second needs no lock held from the first.
+    await this.crud.settleSuccess(attempt.pair, undo, attempt.reserved);
+    await this.crud.forgetPair(attempt.pair, attempt.known, KNOWN_PAIR_DAYS);
   }
 
   /** The check never reached a verdict (the database or the hasher failed): no failure to count. */
