@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { accountOptions, createServices } from '../src/services/index.js';
-import { openDatabase, type Database } from '../src/backend/database.js';
+import { sql } from 'drizzle-orm';
+import { openDatabase, queryRows, type Database } from '../src/backend/database.js';
 import { LoginThrottle, type ThrottleOptions } from '../src/services/throttle.js';
 import { appOn, type AppOnDatabase } from './support/apps.js';
 import {
@@ -162,7 +163,7 @@ describeEachDatabase('login throttle under a parallel burst', (kind) => {
       const verified = statuses.filter((s) => s === 401).length;
       assert.equal(verified, PAIR_LIMIT, statuses.join());
       for (const r of responses.filter((r) => r.statusCode !== 401)) {
-        assert.equal(r.statusCode, 429);
+        assert.equal(r.statusCode, 429, r.body);
         assert.ok(Number(r.headers['retry-after']) >= 1, String(r.headers['retry-after']));
         assert.equal(r.headers['content-type'], 'application/json; charset=utf-8');
         assert.equal(r.json<{ error: string }>().error, 'slow_down');
@@ -180,6 +181,46 @@ describeEachDatabase('login throttle under a parallel burst', (kind) => {
       assert.equal(statuses.filter((s) => s === 401).length, ACCOUNT_LIMIT, statuses.join());
       assert.equal(statuses.filter((s) => s === 429).length, BURST - ACCOUNT_LIMIT);
     });
+
+    // PGlite is one session: nothing there waits on a row lock.
+    if (kind === 'postgres') {
+      it(`${BURST} parallel guesses on one account queue in each process, not on the counters' rows`, async () => {
+        const email = await newUser();
+        // Its own connection, so a pool the burst filled cannot hold the sampling back.
+        const observer = await openDatabase(t.settings, { role: 'tool', poolMax: 1 });
+        let mostWaiting = 0;
+        const burstOver = new AbortController();
+        const sampling = (async () => {
+          while (!burstOver.signal.aborted) {
+            const [row] = await queryRows<{ n: number }>(
+              observer.db,
+              sql`select count(*)::int as n from pg_stat_activity
+                  where datname = current_database() and wait_event_type = 'Lock'`,
+            );
+            mostWaiting = Math.max(mostWaiting, row?.n ?? 0);
+          }
+        })();
+        try {
+          const responses = await tokenCalls(
+            BURST,
+            (i) => ({ username: email, password: `guess-${i}` }),
+            (i) => `198.51.100.${i + 1}`,
+          );
+          const statuses = responses.map((r) => r.statusCode);
+          assert.ok(
+            statuses.every((s) => s === 401 || s === 429),
+            statuses.join(),
+          );
+        } finally {
+          burstOver.abort();
+          await sampling;
+          await observer.close();
+        }
+        // Each process runs one transaction at a time on these counters: only the other
+        // process's can wait for its row locks, never a queue of pooled connections.
+        assert.ok(mostWaiting <= apps.length - 1, `${mostWaiting} connections waited on a lock`);
+      });
+    }
 
     it('a user logging in 12 times at once with the right password gets 12 tokens', async () => {
       const email = await newUser();

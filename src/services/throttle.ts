@@ -1,5 +1,6 @@
 // The brute-force throttle of password checks: counters shared through the database, taken before hashing.
 import { createHash } from 'node:crypto';
+import AsyncLock from 'async-lock';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Executor } from '../backend/database.js';
 import { InFlight } from '../backend/in_flight.js';
@@ -115,6 +116,8 @@ export class LoginThrottle extends AppService {
   private lastPruneAt = Number.NEGATIVE_INFINITY;
   /** Attempts from `begin` to their verdict's write: a stopping server lets them finish. */
   private readonly attempts = new InFlight();
+  /** This process's queue for each counter's rows (`inTurn`). */
+  private readonly turns = new AsyncLock({ maxPending: Infinity });
 
   constructor(context: ServiceContext, options: ThrottleOptions = {}) {
     super(context);
@@ -156,7 +159,9 @@ export class LoginThrottle extends AppService {
     const deadline = performance.now() + MAX_WAIT_MS;
     let pause = FIRST_PAUSE_MS;
     for (;;) {
-      const step = await this.transaction((tx) => this.take(keys, known, tx));
+      const step = await this.inTurn([keys.pair, keys.account, keys.address], () =>
+        this.transaction((tx) => this.take(keys, known, tx)),
+      );
       if (step.allowed !== 'busy') {
         await this.pruneNowAndThen();
         return step;
@@ -232,11 +237,13 @@ export class LoginThrottle extends AppService {
   async failed(attempt: LoginAttempt): Promise<void> {
     if (attempt.reserved.length === 0) return;
     const ruleOf = this.ruleOf(attempt);
-    await this.transaction(async (tx) => {
-      // lockCounters locks exactly the reserved keys: the failures' update also releases them.
-      const counters = await this.crud.lockCounters(attempt.reserved, this.resetAfterSeconds, tx);
-      await this.crud.recordFailures(this.counts(counters, ruleOf), tx, { release: true });
-    });
+    await this.verdictInTurn(attempt.reserved, () =>
+      this.transaction(async (tx) => {
+        // lockCounters locks exactly the reserved keys: the failures' update also releases them.
+        const counters = await this.crud.lockCounters(attempt.reserved, this.resetAfterSeconds, tx);
+        await this.crud.recordFailures(this.counts(counters, ruleOf), tx, { release: true });
+      }),
+    );
   }
 
   /**
@@ -248,14 +255,34 @@ export class LoginThrottle extends AppService {
   async succeeded(attempt: LoginAttempt): Promise<void> {
     const undo = [attempt.account, attempt.address].filter((key) => attempt.counted.includes(key));
     // Two statements and no transaction around them: the second needs no lock held from the first.
-    await this.crud.settleSuccess(attempt.pair, undo, attempt.reserved);
-    await this.crud.forgetPair(attempt.pair, attempt.known, KNOWN_PAIR_DAYS);
+    await this.verdictInTurn([attempt.pair, ...undo, ...attempt.reserved], async () => {
+      await this.crud.settleSuccess(attempt.pair, undo, attempt.reserved);
+      await this.crud.forgetPair(attempt.pair, attempt.known, KNOWN_PAIR_DAYS);
+    });
   }
 
   /** The check never reached a verdict (the database or the hasher failed): no failure to count. */
   async abandon(attempt: LoginAttempt): Promise<void> {
     if (attempt.reserved.length === 0) return;
-    await this.transaction((tx) => this.crud.release(attempt.reserved, tx));
+    await this.verdictInTurn(attempt.reserved, () =>
+      this.transaction((tx) => this.crud.release(attempt.reserved, tx)),
+    );
+  }
+
+  /**
+   * Runs `work`, which locks these counters' rows, once no other work of this process on any of
+   * them runs. Attempts on the same counters would only queue on the rows' locks, each holding a
+   * pooled connection meanwhile: a burst on one account or from one address could take every
+   * connection and leave the other requests 503s. Here they queue holding nothing. Keys are taken
+   * in one order, so two never wait on each other.
+   */
+  private inTurn<T>(keys: readonly string[], work: () => Promise<T>, first = false): Promise<T> {
+    return this.turns.acquire([...new Set(keys)].sort(), work, { skipQueue: first });
+  }
+
+  /** A verdict goes before the attempts queued: it frees the places they wait for. */
+  private verdictInTurn(keys: readonly string[], work: () => Promise<void>): Promise<void> {
+    return this.inTurn(keys, work, true);
   }
 
   private ruleOf(keys: { pair: string; account: string; address: string }) {
