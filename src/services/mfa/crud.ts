@@ -1,5 +1,5 @@
 /** MfaCRUD: the queries of TOTP factors, recovery codes and pending login challenges. */
-import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Executor } from '../../backend/database.js';
 import { mfaChallenges, mfaFactors, mfaRecoveryCodes } from '../../models/mfa.js';
 import { AppCRUD } from '../base.js';
@@ -26,6 +26,27 @@ export interface Challenge {
 }
 
 export class MfaCRUD extends AppCRUD<typeof mfaFactors> {
+  /** Every login asks it: built once, a named statement (see UserCRUD's byEmail). */
+  private readonly confirmedFactor = this.preparedRows(
+    'mfa_factor_confirmed',
+    { userId: mfaFactors.user_id },
+    (fields) =>
+      this.db
+        .select(fields)
+        .from(mfaFactors)
+        .where(
+          and(
+            eq(mfaFactors.user_id, sql.placeholder('userId')),
+            isNotNull(mfaFactors.confirmed_at),
+          ),
+        ),
+  );
+
+  /** Whether the user has a confirmed factor. */
+  async hasConfirmedFactor(userId: number): Promise<boolean> {
+    return (await this.confirmedFactor({ userId })).length > 0;
+  }
+
   /** The user's factor; locked until `tx` ends when `lock` (one code check at a time). */
   async factor(userId: number, tx?: Executor, lock = false): Promise<Factor | undefined> {
     const query = this.on(tx)

@@ -76,7 +76,7 @@ export class MfaService extends AppService {
 
   /** Has the user a confirmed factor (the password grant then asks for a code)? */
   async enrolled(userId: number): Promise<boolean> {
-    return (await this.crud.factor(userId))?.confirmed === true;
+    return this.crud.hasConfirmedFactor(userId);
   }
 
   /** A new secret for the user, shown once as a URI and a QR code; confirmed by a first code. */
