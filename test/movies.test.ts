@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, it } from 'node:test';
 import { DEMO_MOVIES } from '../src/data/demo_movies.js';
 import { describeEachDatabase, QueryWatch, type TestApp } from './support/databases.js';
-import { tutorialApp } from './support/http.js';
+import { tutorialApp, writerAuthorization } from './support/http.js';
 
 const TUTORIAL_RESULT = [
   { movie_id: 1, title: 'The Shawshank Redemption', released: 1994, rating: 9.2 },
@@ -166,6 +166,70 @@ describeEachDatabase('reads by id asked for together', (kind) => {
     assert.deepEqual(
       again.map((r) => r.statusCode),
       [200, 200, 200, 200, 404],
+    );
+  });
+});
+
+describeEachDatabase('pages of /movies/new asked for together', (kind) => {
+  let t: TestApp;
+  let authorization: string;
+  const watch = new QueryWatch();
+  before(async () => {
+    ({ t, authorization } = await tutorialApp(kind, { queryArrays: watch.wrap }));
+  });
+  after(async () => {
+    await t.close();
+  });
+
+  const get = (url: string) => t.app.inject({ method: 'GET', url, headers: { authorization } });
+  const answer = (response: { statusCode: number; body: string; headers: { link?: unknown } }) => ({
+    status: response.statusCode,
+    body: response.body,
+    link: response.headers.link,
+  });
+  const SAME = '/movies/new?year=1990&rating=9';
+  const URLS = [SAME, SAME, `${SAME}&limit=1`, SAME, '/movies/new?year=1950&rating=9'];
+
+  it('share one query per page, and each gets the answer it gets alone', async () => {
+    const alone = [];
+    for (const url of URLS) alone.push(answer(await get(url)));
+    assert.notEqual(alone[2]?.link, undefined, 'limit=1 has a next page');
+
+    watch.runs.length = 0;
+    const together = await Promise.all(URLS.map(get));
+    assert.deepEqual(together.map(answer), alone);
+    const pages = watch.runs.filter((run) => run.name === 'movies_released_since');
+    assert.equal(pages.length, 3, 'one query for each distinct page, not one per request');
+  });
+
+  it('answer from a query started after they asked: a write before is seen', async () => {
+    const movie = { movie_id: 9001, title: 'Asked For Together', released: 2020, rating: 9.5 };
+    const created = await t.app.inject({
+      method: 'POST',
+      url: '/movies',
+      payload: movie,
+      headers: { authorization: await writerAuthorization(t) },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    for (const response of await Promise.all([get(SAME), get(SAME)])) {
+      assert.ok(response.json<{ movie_id: number }[]>().some((m) => m.movie_id === 9001));
+    }
+  });
+
+  it('fail together with 503 when their query fails, and the next pages are answered', async () => {
+    watch.failNext(
+      Object.assign(new Error('Connection terminated unexpectedly'), { code: 'ECONNRESET' }),
+      'movies_released_since',
+    );
+    const failed = await Promise.all([get(SAME), get(SAME), get(SAME)]);
+    assert.deepEqual(
+      failed.map((r) => r.statusCode),
+      [503, 503, 503],
+    );
+    const again = await Promise.all([get(SAME), get(SAME)]);
+    assert.deepEqual(
+      again.map((r) => r.statusCode),
+      [200, 200],
     );
   });
 });

@@ -171,6 +171,35 @@ export class AppCRUD<TTable extends PgTable> {
   }
 
   /**
+   * `read`, with the calls of one event-loop turn that pass the same values sharing one query:
+   * a page that many clients ask for at once is read once for all of them. Like
+   * preparedLookup's batches, the query starts when the turn's I/O is done, so nothing is
+   * cached: each caller gets the answer of a query that started after it asked, and a failed
+   * query fails each of them. The callers share the rows, so they must not change them.
+   */
+  protected sameTurn<Values extends Record<string, unknown>, Rows>(
+    read: (values: Values) => Promise<Rows>,
+  ): (values: Values) => Promise<Rows> {
+    let turn: Map<string, Promise<Rows>> | undefined;
+    return (values) => {
+      if (turn === undefined) {
+        const asked = new Map<string, Promise<Rows>>();
+        turn = asked;
+        setImmediate(() => {
+          if (turn === asked) turn = undefined;
+        });
+      }
+      const key = JSON.stringify(values);
+      let shared = turn.get(key);
+      if (shared === undefined) {
+        shared = new Promise<void>((resolve) => setImmediate(resolve)).then(() => read(values));
+        turn.set(key, shared);
+      }
+      return shared;
+    };
+  }
+
+  /**
    * A hot lookup by a unique key (`keyField`, one of the columns in `fields`): one row or
    * undefined. Lookups asked for in the same turn of the event loop share one query (DataLoader,
    * dispatched when the turn's I/O is done): `= $1` for a single key, `= any($1)` for up to

@@ -73,28 +73,34 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
     // every value and a page stops early. In movie_id order no plan did: walking the ids costs
     // far more than sorting the few matches of a narrow filter, and sorting far more than walking
     // for a broad one, so the statement had to be planned per call.
-    releasedSince: this.preparedRows('movies_released_since', movieColumns, (fields) =>
-      this.db
-        .select(fields)
-        .from(movies)
-        .where(releasedSince(sql.placeholder('year'), sql.placeholder('rating')))
-        .orderBy(asc(movies.released), asc(movies.movie_id))
-        .limit(sql.placeholder('limit')),
+    // Many clients ask for the same page at once (the first one above all): in one turn of the
+    // event loop, they share its query (sameTurn), and its rows.
+    releasedSince: this.sameTurn(
+      this.preparedRows('movies_released_since', movieColumns, (fields) =>
+        this.db
+          .select(fields)
+          .from(movies)
+          .where(releasedSince(sql.placeholder('year'), sql.placeholder('rating')))
+          .orderBy(asc(movies.released), asc(movies.movie_id))
+          .limit(sql.placeholder('limit')),
+      ),
     ),
     // A later page starts strictly after the cursor's (released, movie_id), which the index
     // answers as a range; the year is implied, as the service never sends a cursor before it.
-    releasedSinceAfter: this.preparedRows('movies_released_since_after', movieColumns, (fields) =>
-      this.db
-        .select(fields)
-        .from(movies)
-        .where(
-          and(
-            sql`(${movies.released}, ${movies.movie_id}) > (${sql.placeholder('released')}::int, ${sql.placeholder('after')}::int)`,
-            gte(movies.rating, sql.placeholder('rating')),
-          ),
-        )
-        .orderBy(asc(movies.released), asc(movies.movie_id))
-        .limit(sql.placeholder('limit')),
+    releasedSinceAfter: this.sameTurn(
+      this.preparedRows('movies_released_since_after', movieColumns, (fields) =>
+        this.db
+          .select(fields)
+          .from(movies)
+          .where(
+            and(
+              sql`(${movies.released}, ${movies.movie_id}) > (${sql.placeholder('released')}::int, ${sql.placeholder('after')}::int)`,
+              gte(movies.rating, sql.placeholder('rating')),
+            ),
+          )
+          .orderBy(asc(movies.released), asc(movies.movie_id))
+          .limit(sql.placeholder('limit')),
+      ),
     ),
   };
 
@@ -106,7 +112,8 @@ export class MovieCRUD extends AppCRUD<typeof movies> {
 
   /**
    * Up to `limit` movies released >= year with rating >= minRating, in (released, movie_id)
-   * order, starting strictly after `after` when given (a position at or after the year).
+   * order, starting strictly after `after` when given (a position at or after the year). The
+   * callers of the same page in one event-loop turn get the same rows: read, never change them.
    */
   releasedSince(
     year: number,
