@@ -78,6 +78,32 @@ interface PreparableSelect {
   toSQL(): { sql: string; params: unknown[] };
 }
 
+/** A failure as an Error, as DataLoader wants one per key that failed. */
+function asError(failure: unknown): Error {
+  return failure instanceof Error ? failure : new Error(String(failure));
+}
+
+/**
+ * A DataLoader that only joins the callers of one key within an event-loop turn: its cache is
+ * emptied when the turn's batches go out (when the turn's I/O is done), so every caller gets the
+ * answer of a query that started after it asked. Nothing is cached beyond the turn.
+ */
+function turnLoader<K, V, C = K>(
+  batch: DataLoader.BatchLoadFn<K, V>,
+  options: { maxBatchSize?: number; cacheKeyFn?: (key: K) => C } = {},
+): DataLoader<K, V, C> {
+  const sameTurn = new Map<C, Promise<V>>();
+  return new DataLoader<K, V, C>(batch, {
+    ...options,
+    cacheMap: sameTurn,
+    batchScheduleFn: (dispatch) =>
+      setImmediate(() => {
+        sameTurn.clear();
+        dispatch();
+      }),
+  });
+}
+
 /**
  * The only place that builds queries. Every method takes an optional transaction, and returns
  * plain objects in the table's shape, never a driver row.
@@ -170,6 +196,16 @@ export class AppCRUD<TTable extends PgTable> {
     return async (values) => (await run(name, text, fillPlaceholders(params, values))).map(toRow);
   }
 
+  /** A `preparedRows` statement whose only answer is whether it found a row. */
+  protected preparedExists<Fields extends Selection>(
+    name: string,
+    fields: Fields,
+    query: (fields: Fields) => PreparableSelect,
+  ): (values: Record<string, unknown>) => Promise<boolean> {
+    const rows = this.preparedRows(name, fields, query);
+    return async (values) => (await rows(values)).length > 0;
+  }
+
   /**
    * `read`, with the calls of one event-loop turn that pass the same values sharing one query:
    * a page that many clients ask for at once is read once for all of them. Like
@@ -180,23 +216,12 @@ export class AppCRUD<TTable extends PgTable> {
   protected sameTurn<Values extends Record<string, unknown>, Rows>(
     read: (values: Values) => Promise<Rows>,
   ): (values: Values) => Promise<Rows> {
-    let turn: Map<string, Promise<Rows>> | undefined;
-    return (values) => {
-      if (turn === undefined) {
-        const asked = new Map<string, Promise<Rows>>();
-        turn = asked;
-        setImmediate(() => {
-          if (turn === asked) turn = undefined;
-        });
-      }
-      const key = JSON.stringify(values);
-      let shared = turn.get(key);
-      if (shared === undefined) {
-        shared = new Promise<void>((resolve) => setImmediate(resolve)).then(() => read(values));
-        turn.set(key, shared);
-      }
-      return shared;
-    };
+    // One batch per turn: each distinct set of values one query, its failure its callers' only.
+    const loader = turnLoader<Values, Rows, string>(
+      (asked) => Promise.all(asked.map((values) => read(values).catch(asError))),
+      { cacheKeyFn: (values) => JSON.stringify(values) },
+    );
+    return (values) => loader.load(values);
   }
 
   /**
@@ -225,10 +250,7 @@ export class AppCRUD<TTable extends PgTable> {
       fields,
       where(sql`${column} = any(${sql.placeholder('keys')})`),
     );
-    // DataLoader's cache only joins the callers of one key within a turn: it is emptied when the
-    // turn's batches go out, so every lookup reads the database after it was asked for.
-    const sameTurn = new Map<Key, Promise<Row | undefined>>();
-    const loader = new DataLoader<Key, Row | undefined>(
+    const loader = turnLoader<Key, Row | undefined>(
       async (keys) => {
         if (keys.length === 1) return [(await one({ key: keys[0] }))[0]];
         let rows: Row[];
@@ -238,28 +260,12 @@ export class AppCRUD<TTable extends PgTable> {
           if (isDatabaseUnavailable(error)) throw error;
           // One key the statement refuses must not fail the others asked for in the same turn:
           // each key again on its own, so only its own caller sees its error.
-          return Promise.all(
-            keys.map((key) =>
-              one({ key }).then(
-                ([row]) => row,
-                (failure: unknown) =>
-                  failure instanceof Error ? failure : new Error(String(failure)),
-              ),
-            ),
-          );
+          return Promise.all(keys.map((key) => one({ key }).then(([row]) => row, asError)));
         }
         const byKey = new Map(rows.map((row) => [row[keyField], row]));
         return keys.map((key) => byKey.get(key));
       },
-      {
-        maxBatchSize: maxKeys,
-        cacheMap: sameTurn,
-        batchScheduleFn: (dispatch) =>
-          setImmediate(() => {
-            sameTurn.clear();
-            dispatch();
-          }),
-      },
+      { maxBatchSize: maxKeys },
     );
     return (key) => loader.load(key);
   }

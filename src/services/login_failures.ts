@@ -178,7 +178,7 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
    * Every login asks it first, so it is built once, a named statement: no query building while a
    * server's login code is not yet optimised, no parse and plan per login.
    */
-  private readonly known = this.preparedRows(
+  private readonly known = this.preparedExists(
     'login_failures_known',
     { key: loginFailures.key },
     (fields) =>
@@ -194,8 +194,8 @@ export class LoginFailureCRUD extends AppCRUD<typeof loginFailures> {
   );
 
   /** Whether the account+address pair's known mark (see `forgetPair`) has not yet expired. */
-  async isKnown(knownKey: string): Promise<boolean> {
-    return (await this.known({ key: knownKey })).length > 0;
+  isKnown(knownKey: string): Promise<boolean> {
+    return this.known({ key: knownKey });
   }
 
   /**

@@ -27,7 +27,7 @@ export interface Challenge {
 
 export class MfaCRUD extends AppCRUD<typeof mfaFactors> {
   /** Every login asks it: built once, a named statement (see UserCRUD's byEmail). */
-  private readonly confirmedFactor = this.preparedRows(
+  private readonly confirmedFactor = this.preparedExists(
     'mfa_factor_confirmed',
     { userId: mfaFactors.user_id },
     (fields) =>
@@ -43,8 +43,8 @@ export class MfaCRUD extends AppCRUD<typeof mfaFactors> {
   );
 
   /** Whether the user has a confirmed factor. */
-  async hasConfirmedFactor(userId: number): Promise<boolean> {
-    return (await this.confirmedFactor({ userId })).length > 0;
+  hasConfirmedFactor(userId: number): Promise<boolean> {
+    return this.confirmedFactor({ userId });
   }
 
   /** The user's factor; locked until `tx` ends when `lock` (one code check at a time). */
