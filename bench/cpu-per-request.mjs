@@ -3,13 +3,14 @@
 // on the shared harness's data set: the A/B tool behind "where the time goes" in the README (the
 // harness reports req/s and latency, not whose CPU a request spent). See bench/README.md.
 //
-// usage: node bench/cpu-per-request.mjs [--duration S] [--runs N] [--set MYAPI_NAME=VALUE]... [--no-build]
+// usage: node bench/cpu-per-request.mjs [--duration S] [--runs N] [--logins S] [--set MYAPI_NAME=VALUE]... [--no-build]
 //
 // Uses the local PostgreSQL server ($BENCH_PG_DSN, default postgresql://postgres@127.0.0.1:5432/postgres):
 // creates the database myapi_bench_cpu (dropped first if it exists, and at the end), loads the
 // harness's schema and 10,000 movies, runs `myapi migrate`, then per run and target starts the
 // server, logs in, and for each endpoint runs wrk -t1 -c32 (2 s warm-up, then S s measured),
-// reading utime+stime from /proc for the server and for every backend of the database.
+// reading utime+stime from /proc for the server, its child processes (myapi's hashing process)
+// and every backend of the database. With --logins S, POST /token too (wrk -t1 -c4, S seconds).
 import { existsSync, openSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -45,14 +46,30 @@ const HARNESS = path.resolve(ROOT, '..', 'shared', 'bench');
 const RAW_NODE = path.join(HARNESS, 'baselines', 'raw-node');
 /** The harness's user (../shared/bench/seed.mjs), whose bcrypt hash both targets can verify. */
 const USER = { email: 'bench@example.com', password: 'bench-password' };
-const ENDPOINTS = [
-  { name: 'movie_by_id', path: '/movies/', args: ['by_id', '10000'] },
-  { name: 'movies_new', path: '/movies/new?year=2020&rating=9', args: ['static'] },
+const READS = [
+  { name: 'movie_by_id', path: '/movies/', script: 'read.lua', args: ['by_id', '10000'] },
+  {
+    name: 'movies_new',
+    path: '/movies/new?year=2020&rating=9',
+    script: 'read.lua',
+    args: ['static'],
+  },
 ];
+/** The shared harness's login load: 4 connections, as many logins as the hashing allows. */
+const LOGINS = {
+  name: 'token',
+  path: '/token',
+  script: 'token.lua',
+  args: [USER.email, USER.password],
+  connections: 4,
+  warmupSeconds: 4,
+};
 
 const USAGE = `usage: node bench/cpu-per-request.mjs [options]
   --duration S   seconds of each measured wrk run (default 8)
   --runs N       runs of both targets (default 2)
+  --logins S     also POST /token for S seconds (4 connections, after 4 s of warm-up), with the
+                 CPU of the server's child processes (myapi's hashing process) and the total
   --set MYAPI_NAME=VALUE  adds a third target, myapi+set, started with these settings
                  (repeatable), to compare with plain myapi in the same run
   --no-build     do not run \`npm run build\` first
@@ -62,12 +79,14 @@ function parseOptions() {
   const { values, int, settings } = commandLine('cpu-per-request', USAGE, {
     duration: { type: 'string', default: '8' },
     runs: { type: 'string', default: '2' },
+    logins: { type: 'string', default: '0' },
     set: { type: 'string', multiple: true },
     'no-build': { type: 'boolean', default: false },
   });
   return {
     duration: int('duration', 1),
     runs: int('runs', 1),
+    logins: int('logins', 0),
     build: !values['no-build'],
     settings: settings(),
   };
@@ -83,6 +102,21 @@ function cpuTicks(pid) {
   } catch {
     return 0;
   }
+}
+
+/** utime + stime of the processes whose parent is `pid`, by pid (myapi's hashing process). */
+function childTicks(pid) {
+  const ticks = new Map();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(fields[1]) === pid) ticks.set(entry, Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
 }
 
 /** CPU ticks of each backend serving the database, by pid. */
@@ -177,30 +211,42 @@ async function main() {
         server = await startRawNode(env, logFile);
       }
       const token = await getToken(server.baseUrl, USER.email, USER.password);
-      for (const endpoint of ENDPOINTS) {
+      const reads = READS.map((read) => ({
+        ...read,
+        connections: CONNECTIONS,
+        warmupSeconds: WARMUP_S,
+        duration: options.duration,
+        token,
+      }));
+      const logins = options.logins > 0 ? [{ ...LOGINS, duration: options.logins }] : [];
+      for (const endpoint of [...reads, ...logins]) {
         const wrk = (duration) =>
           runWrk({
             url: server.baseUrl + endpoint.path,
-            script: 'read.lua',
+            script: endpoint.script,
             args: endpoint.args,
             duration,
-            connections: CONNECTIONS,
-            token,
+            connections: endpoint.connections,
+            token: endpoint.token,
           });
-        await wrk(WARMUP_S);
+        await wrk(endpoint.warmupSeconds);
         const serverBefore = cpuTicks(server.pid);
+        const childrenBefore = childTicks(server.pid);
         const backendsBefore = backendTicks();
-        const result = await wrk(options.duration);
-        const serverUs = ((cpuTicks(server.pid) - serverBefore) * TICK_US) / result.requests;
-        const backendUs =
-          (ticksBetween(backendsBefore, backendTicks()) * TICK_US) / result.requests;
+        const result = await wrk(endpoint.duration);
+        const perRequest = (ticks) => (ticks * TICK_US) / result.requests;
+        const serverUs = perRequest(cpuTicks(server.pid) - serverBefore);
+        const childrenUs = perRequest(ticksBetween(childrenBefore, childTicks(server.pid)));
+        const backendUs = perRequest(ticksBetween(backendsBefore, backendTicks()));
         rows.push([
           target,
           endpoint.name,
-          result.rps.toFixed(0),
+          result.rps.toFixed(endpoint.name === LOGINS.name ? 1 : 0),
           result.p99_ms.toFixed(2),
           serverUs.toFixed(0),
+          childrenUs.toFixed(0),
           backendUs.toFixed(0),
+          (serverUs + childrenUs + backendUs).toFixed(0),
         ]);
         console.error(`   ${rows.at(-1).join('  ')}`);
       }
@@ -209,9 +255,18 @@ async function main() {
   }
   console.log(
     textTable(
-      ['target', 'endpoint', 'req/s', 'p99 ms', 'server us/req', 'postgres us/req'],
+      [
+        'target',
+        'endpoint',
+        'req/s',
+        'p99 ms',
+        'server us/req',
+        'children us/req',
+        'postgres us/req',
+        'total us/req',
+      ],
       rows,
-      [2, 3, 4, 5],
+      [2, 3, 4, 5, 6, 7],
     ),
   );
 }
