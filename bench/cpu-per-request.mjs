@@ -94,47 +94,46 @@ function parseOptions() {
 
 const TICK_US = 1e6 / Number(capture('getconf', ['CLK_TCK']) || 100);
 
-/** utime + stime of a process in clock ticks (0 when it is gone). */
-function cpuTicks(pid) {
+/** The fields of /proc/<pid>/stat after the command's name, or undefined when it is gone. */
+function statFields(pid) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   } catch {
-    return 0;
+    return undefined;
   }
 }
 
-/** utime + stime of the processes whose parent is `pid`, by pid (myapi's hashing process). */
-function childTicks(pid) {
+/** utime + stime of a process in clock ticks (0 when it is gone). */
+function cpuTicks(pid) {
+  const fields = statFields(pid);
+  return fields === undefined ? 0 : Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU ticks of each process that `wanted` picks by its pid, by pid. */
+function ticksOfProcesses(wanted) {
   const ticks = new Map();
   for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    try {
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (Number(fields[1]) === pid) ticks.set(entry, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // gone meanwhile
-    }
+    if (/^[0-9]+$/.test(entry) && wanted(entry)) ticks.set(entry, cpuTicks(entry));
   }
   return ticks;
+}
+
+/** CPU ticks of the processes whose parent is `pid` (myapi's hashing process), by pid. */
+function childTicks(pid) {
+  return ticksOfProcesses((entry) => statFields(entry)?.[1] === String(pid));
 }
 
 /** CPU ticks of each backend serving the database, by pid. */
 function backendTicks() {
-  const ticks = new Map();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
+  return ticksOfProcesses((entry) => {
     let title;
     try {
       title = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
     } catch {
-      continue;
+      return false;
     }
-    if (title.startsWith('postgres: ') && title.includes(` ${DATABASE} `)) {
-      ticks.set(entry, cpuTicks(entry));
-    }
-  }
-  return ticks;
+    return title.startsWith('postgres: ') && title.includes(` ${DATABASE} `);
+  });
 }
 
 /** Ticks spent between two snapshots; a backend that started in between counts whole. */
